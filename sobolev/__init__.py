@@ -1,0 +1,30 @@
+"""Helpers for the executable book *Sobolev acceleration for neural networks*.
+
+One concern per module:
+
+* :mod:`sobolev.config` — scale, device, seeding;
+* :mod:`sobolev.networks` — MLP, Fourier features, SIREN, the single-neuron student;
+* :mod:`sobolev.losses` — the L2, H1 and H2 terms of a Sobolev loss;
+* :mod:`sobolev.targets` — the paper's target functions with exact derivatives;
+* :mod:`sobolev.training` — the one training loop and its history;
+* :mod:`sobolev.plotting` — the book's figure style;
+* :mod:`sobolev.report` — Claims tables with verdicts that cannot flip on round-off.
+"""
+
+from .config import by_scale, describe, get_device, get_scale, seed_everything
+from .losses import SobolevLoss, input_derivatives, sobolev_loss
+from .report import Claim, claims_table, compare, round_sig
+from .networks import MLP, FourierFeatureNetwork, Siren, SingleNeuron
+from .targets import ACKLEY, ACTIVATION_TARGET, F1, F2, TARGETS, Target
+from .training import DivergenceError, History, train
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "by_scale", "describe", "get_device", "get_scale", "seed_everything",
+    "SobolevLoss", "input_derivatives", "sobolev_loss",
+    "MLP", "FourierFeatureNetwork", "Siren", "SingleNeuron",
+    "ACKLEY", "ACTIVATION_TARGET", "F1", "F2", "TARGETS", "Target",
+    "DivergenceError", "History", "train",
+    "Claim", "claims_table", "compare", "round_sig",
+]

@@ -1,0 +1,200 @@
+"""The one training loop of the book.
+
+:func:`train` runs full-batch or mini-batch Adam or SGD on any loss, records each
+loss term at every step and a held-out test error every ``eval_every`` steps in
+a :class:`History`, and stops with :class:`DivergenceError` the moment a loss
+becomes NaN or infinite (a diverged run is never averaged in silently).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .config import in_ci
+from .losses import SobolevLoss
+
+OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
+
+
+class DivergenceError(FloatingPointError):
+    """The loss became NaN or infinite during training."""
+
+
+@dataclass
+class History:
+    """What :func:`train` recorded.
+
+    * ``terms[name][k]``: loss term ``name`` (``"total"``, ``"l2"``, ``"h1"``, …) at
+      step ``k`` (the loss of the batch the optimiser stepped on, before the step).
+    * ``eval_steps``, ``test_error``: the held-out error after ``eval_steps[i]``
+      optimiser steps (step 0 is the initial network).
+    * ``train_seconds[i]``: training wall-clock time up to ``eval_steps[i]``,
+      evaluation and logging excluded.
+    """
+
+    terms: dict[str, list[float]] = field(default_factory=dict)
+    eval_steps: list[int] = field(default_factory=list)
+    test_error: list[float] = field(default_factory=list)
+    train_seconds: list[float] = field(default_factory=list)
+
+    @property
+    def steps(self) -> int:
+        """Number of optimiser steps recorded."""
+        return len(self.terms.get("total", []))
+
+    def term(self, name: str) -> np.ndarray:
+        """The recorded values of one loss term, as an array over steps."""
+        if name not in self.terms:
+            raise ValueError(f"no loss term {name!r} recorded; recorded: {', '.join(self.terms)}")
+        return np.asarray(self.terms[name])
+
+    def first_step_below(self, threshold: float) -> int | None:
+        """The first evaluated step whose test error is below ``threshold`` (None if never)."""
+        for step, error in zip(self.eval_steps, self.test_error):
+            if error < threshold:
+                return step
+        return None
+
+    def seconds_to_reach(self, threshold: float) -> float | None:
+        """Training seconds until the test error first fell below ``threshold`` (None if never)."""
+        for seconds, error in zip(self.train_seconds, self.test_error):
+            if error < threshold:
+                return seconds
+        return None
+
+
+def _batches(n: int, batch_size: int | None, generator: torch.Generator, device):
+    """Index tensors of successive mini-batches, reshuffled every epoch (None: full batch)."""
+    if batch_size is None or batch_size >= n:
+        while True:
+            yield None
+    while True:
+        order = torch.randperm(n, generator=generator).to(device)
+        for start in range(0, n - batch_size + 1, batch_size):
+            yield order[start:start + batch_size]
+
+
+def train(
+    model: torch.nn.Module,
+    loss_fn: Callable[..., SobolevLoss | torch.Tensor],
+    data: Sequence[torch.Tensor | None],
+    *,
+    steps: int,
+    lr: float,
+    optimizer: str = "adam",
+    batch_size: int | None = None,
+    evaluate: Callable[[torch.nn.Module], float] | None = None,
+    eval_every: int = 1,
+    seed: int = 0,
+    progress: bool | None = None,
+    description: str = "",
+) -> History:
+    """Train ``model`` for ``steps`` optimiser steps and return its :class:`History`.
+
+    ``loss_fn(model, *batch)`` returns a :class:`~sobolev.losses.SobolevLoss` (each of
+    its terms is recorded) or a scalar tensor. ``data`` is a sequence of tensors
+    with a common first dimension (``None`` entries pass through), sliced into
+    mini-batches of ``batch_size`` rows (``None``: full batch), reshuffled each
+    epoch with a generator seeded by ``seed``. ``evaluate(model)`` returns the
+    held-out test error; it runs under ``torch.no_grad`` at step 0, every
+    ``eval_every`` steps and after the last step. The progress bar is off under
+    CI and nbval (``progress=None``) or when ``progress=False``.
+    """
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
+    if not lr > 0:
+        raise ValueError(f"lr must be positive, got {lr!r}")
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer={optimizer!r} is unknown; expected one of {', '.join(OPTIMIZERS)}")
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+        raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
+    if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 1:
+        raise ValueError(f"eval_every must be a positive integer, got {eval_every!r}")
+    present = [t for t in data if t is not None]
+    if not present:
+        raise ValueError("data must hold at least one tensor")
+    n = present[0].shape[0]
+    for t in present:
+        if t.shape[0] != n:
+            raise ValueError(f"every tensor in data must have {n} rows, got one with {t.shape[0]}")
+    device = present[0].device
+    opt = OPTIMIZERS[optimizer](model.parameters(), lr=lr)
+    generator = torch.Generator().manual_seed(seed)
+    batches = _batches(n, batch_size, generator, device)
+    history = History()
+    pending: list[dict[str, torch.Tensor]] = []
+    synchronize = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+    def flush() -> None:
+        """Move the pending loss terms to the host, checking they are finite."""
+        if not pending:
+            return
+        names = list(pending[0])
+        values = torch.stack([torch.stack([p[k] for k in names]) for p in pending]).cpu().numpy()
+        first = history.steps
+        pending.clear()
+        bad = ~np.isfinite(values)
+        if bad.any():
+            row, col = np.argwhere(bad)[0]
+            raise DivergenceError(
+                f"{description or 'training'} diverged: loss term {names[col]!r} is {values[row, col]} "
+                f"at step {first + row} (lr={lr}, optimizer={optimizer}, batch_size={batch_size})"
+            )
+        for j, name in enumerate(names):
+            history.terms.setdefault(name, []).extend(values[:, j].tolist())
+
+    def run_evaluation(step: int, seconds: float) -> None:
+        flush()
+        if evaluate is None:
+            return
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            error = float(evaluate(model))
+        model.train(was_training)
+        history.eval_steps.append(step)
+        history.test_error.append(error)
+        history.train_seconds.append(seconds)
+
+    show = (not in_ci()) if progress is None else bool(progress)
+    bar = None
+    if show:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=steps, desc=description or None, leave=False)
+    seconds = 0.0
+    run_evaluation(0, seconds)
+    synchronize()
+    started = time.perf_counter()
+    for step in range(1, steps + 1):
+        index = next(batches)
+        batch = [t if (t is None or index is None) else t[index] for t in data]
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(model, *batch)
+        if isinstance(loss, SobolevLoss):
+            total, terms = loss.total, loss.terms
+        else:
+            total, terms = loss, {}
+        total.backward()
+        opt.step()
+        record = {"total": total.detach()}
+        record.update({k: v.detach() for k, v in terms.items()})
+        pending.append(record)
+        if step % eval_every == 0 or step == steps:
+            synchronize()
+            seconds += time.perf_counter() - started
+            run_evaluation(step, seconds)
+            if bar is not None:
+                bar.update(step - bar.n)
+                bar.set_postfix(loss=f"{history.terms['total'][-1]:.3e}")
+            synchronize()
+            started = time.perf_counter()
+    flush()
+    if bar is not None:
+        bar.close()
+    return history

@@ -1,0 +1,83 @@
+"""Re-execute the book's notebooks in place and record how long each took.
+
+    python tools/execute.py                          # every notebook in _toc.yml
+    python tools/execute.py book/01-sobolev-losses.md  # one chapter (.md or .ipynb)
+
+Each chapter's MyST source is synced into its notebook first (the .md is the
+source of truth), then the notebook is executed with nbconvert, in place, at
+the scale of SOBOLEV_SCALE (the committed notebooks use ``book``). The wall
+times go to book/timings.json and into the tables between the timing markers
+of README.md and book/status.md.
+"""
+
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+from toc_notebooks import notebooks  # noqa: E402
+
+TIMINGS = ROOT / "book" / "timings.json"
+START, END = "<!-- timings:start -->", "<!-- timings:end -->"
+
+
+def execute(notebook: pathlib.Path) -> float:
+    md = notebook.with_suffix(".md")
+    bin_dir = pathlib.Path(sys.executable).parent
+    if md.exists():
+        subprocess.run([bin_dir / "jupytext", "--to", "ipynb", "--update", str(md)], check=True,
+                       capture_output=True)
+    started = time.perf_counter()
+    subprocess.run(
+        [bin_dir / "jupyter", "nbconvert", "--to", "notebook", "--execute", "--inplace",
+         "--ExecutePreprocessor.timeout=-1", str(notebook)],
+        check=True,
+    )
+    return time.perf_counter() - started
+
+
+def timing_table(timings: dict) -> str:
+    lines = ["| chapter | seconds at book scale |", "| --- | ---: |"]
+    total = 0.0
+    for path in (str(p) for p in notebooks()):
+        if path in timings:
+            lines.append(f"| `{path}` | {timings[path]:.0f} |")
+            total += timings[path]
+    lines.append(f"| **whole book** | **{total:.0f}** |")
+    return "\n".join(lines)
+
+
+def write_tables(timings: dict) -> None:
+    table = timing_table(timings)
+    for page in (ROOT / "README.md", ROOT / "book" / "status.md"):
+        if not page.exists():
+            continue
+        text = page.read_text()
+        if START in text and END in text:
+            text = re.sub(re.escape(START) + ".*?" + re.escape(END), f"{START}\n{table}\n{END}", text,
+                          flags=re.S)
+            page.write_text(text)
+
+
+def main(args: list[str]) -> None:
+    os.chdir(ROOT)
+    if os.environ.get("SOBOLEV_SCALE", "book") != "book":
+        print("note: timings are recorded only at book scale")
+    targets = [pathlib.Path(a).with_suffix(".ipynb") for a in args] or list(notebooks())
+    timings = json.loads(TIMINGS.read_text()) if TIMINGS.exists() else {}
+    for nb in targets:
+        seconds = execute(nb)
+        print(f"{nb}: {seconds:.0f} s")
+        if os.environ.get("SOBOLEV_SCALE", "book") == "book":
+            timings[str(nb)] = round(seconds, 1)
+    TIMINGS.write_text(json.dumps(dict(sorted(timings.items())), indent=1) + "\n")
+    write_tables(timings)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
