@@ -86,7 +86,7 @@ def train(
     *,
     steps: int,
     lr: float,
-    optimizer: str = "adam",
+    optimizer: str | Callable[[torch.nn.Module], torch.optim.Optimizer] = "adam",
     batch_size: int | None = None,
     evaluate: Callable[[torch.nn.Module], float] | None = None,
     eval_every: int = 1,
@@ -100,7 +100,9 @@ def train(
     its terms is recorded) or a scalar tensor. ``data`` is a sequence of tensors
     with a common first dimension (``None`` entries pass through), sliced into
     mini-batches of ``batch_size`` rows (``None``: full batch), reshuffled each
-    epoch with a generator seeded by ``seed``. ``evaluate(model)`` returns the
+    epoch with a generator seeded by ``seed``. ``optimizer`` is ``"adam"``,
+    ``"sgd"`` (with learning rate ``lr``) or a callable ``model -> Optimizer``
+    (e.g. for parameter groups with their own learning rates). ``evaluate(model)`` returns the
     held-out test error; it runs under ``torch.no_grad`` at step 0, every
     ``eval_every`` steps and after the last step. The progress bar is off under
     CI and nbval (``progress=None``) or when ``progress=False``.
@@ -109,8 +111,11 @@ def train(
         raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
     if not lr > 0:
         raise ValueError(f"lr must be positive, got {lr!r}")
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer={optimizer!r} is unknown; expected one of {', '.join(OPTIMIZERS)}")
+    if not callable(optimizer) and optimizer not in OPTIMIZERS:
+        raise ValueError(
+            f"optimizer={optimizer!r} is unknown; expected one of {', '.join(OPTIMIZERS)} "
+            "or a callable model -> torch.optim.Optimizer"
+        )
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
         raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
     if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 1:
@@ -123,7 +128,7 @@ def train(
         if t.shape[0] != n:
             raise ValueError(f"every tensor in data must have {n} rows, got one with {t.shape[0]}")
     device = present[0].device
-    opt = OPTIMIZERS[optimizer](model.parameters(), lr=lr)
+    opt = optimizer(model) if callable(optimizer) else OPTIMIZERS[optimizer](model.parameters(), lr=lr)
     generator = torch.Generator().manual_seed(seed)
     batches = _batches(n, batch_size, generator, device)
     history = History()
