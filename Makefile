@@ -14,7 +14,6 @@ TORCH ?= torch==2.13.0
 JOBS ?= 2
 export PATH := $(abspath $(BIN)):$(PATH)
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
-export MPLBACKEND := Agg
 
 .PHONY: book test unit sync nbval build browser execute setup clean
 

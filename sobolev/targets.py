@@ -10,6 +10,7 @@ outside the autograd graph, and cast: :meth:`Target.sample` does exactly that.
   on [1, 4] × [−3, 4] (Figure 3).
 * :data:`F1` — f₁(x) = sin 2πx + sin 20πx on [−1, 1] (Figure 4).
 * :data:`F2` — f₂(x) = x + sin 2πx⁴ on [0, 2] (Figure 4).
+* :data:`WAVE` — sin 3x + ½ cos 7x on [−1, 1], the worked example of the losses chapter.
 """
 
 from __future__ import annotations
@@ -190,3 +191,29 @@ F2 = Target(
 )
 
 TARGETS = {t.name: t for t in (ACKLEY, ACTIVATION_TARGET, F1, F2)}
+
+
+# --- a smooth 1-D target for worked examples --------------------------------
+
+def _wave(x: Array) -> Array:
+    t = x[:, 0]
+    return torch.sin(3 * t) + 0.5 * torch.cos(7 * t)
+
+
+def _wave_gradient(x: Array) -> Array:
+    t = x[:, 0]
+    return (3 * torch.cos(3 * t) - 3.5 * torch.sin(7 * t))[:, None]
+
+
+def _wave_hessian(x: Array) -> Array:
+    t = x[:, 0]
+    return (-9 * torch.sin(3 * t) - 24.5 * torch.cos(7 * t))[:, None, None]
+
+
+WAVE = Target(
+    name="wave", d=1, domain=((-1.0, 1.0),),
+    _value=_wave, _gradient=_wave_gradient, _hessian=_wave_hessian,
+    formula=r"\sin(3x) + \tfrac12\cos(7x)",
+)
+
+TARGETS[WAVE.name] = WAVE

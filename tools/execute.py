@@ -66,6 +66,7 @@ def write_tables(timings: dict) -> None:
 
 def main(args: list[str]) -> None:
     os.chdir(ROOT)
+    os.environ.setdefault("SOBOLEV_QUIET", "1")  # no progress bars in stored outputs
     if os.environ.get("SOBOLEV_SCALE", "book") != "book":
         print("note: timings are recorded only at book scale")
     targets = [pathlib.Path(a).with_suffix(".ipynb") for a in args] or list(notebooks())

@@ -1,0 +1,65 @@
+"""Timing of training steps, reported as ratios measured in one run.
+
+Absolute times depend on the machine and on what else runs on it; ratios of
+medians taken in one interleaved run are far steadier, so the book only ever
+states costs as ratios to an L2 step measured alongside.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import torch
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def step_times(
+    steps: Mapping[str, Callable[[], None]],
+    *,
+    repeats: int = 20,
+    warmup: int = 3,
+    device: torch.device | str = "cpu",
+) -> dict[str, float]:
+    """Median seconds of each callable in ``steps``, timed in interleaved rounds.
+
+    Each round runs every step once, in turn, so that slow drifts of the machine
+    (another process, frequency scaling) hit every variant alike.
+    """
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
+    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+        raise ValueError(f"warmup must be a non-negative integer, got {warmup!r}")
+    if not steps:
+        raise ValueError("steps must name at least one callable")
+    device = torch.device(device)
+    for _ in range(warmup):
+        for step in steps.values():
+            step()
+    samples: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(repeats):
+        for name, step in steps.items():
+            _synchronize(device)
+            started = time.perf_counter()
+            step()
+            _synchronize(device)
+            samples[name].append(time.perf_counter() - started)
+    return {name: float(np.median(values)) for name, values in samples.items()}
+
+
+def training_step(model: torch.nn.Module, loss_fn: Callable, batch, optimizer: torch.optim.Optimizer):
+    """A callable doing one optimiser step of ``loss_fn(model, *batch)`` (for :func:`step_times`)."""
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model, *batch)
+        total = getattr(loss, "total", loss)
+        total.backward()
+        optimizer.step()
+
+    return step

@@ -1,0 +1,30 @@
+import time
+
+import pytest
+import torch
+
+from sobolev.benchmark import step_times, training_step
+from sobolev.losses import sobolev_loss
+from sobolev.networks import MLP
+
+
+def test_step_times_orders_known_sleeps():
+    times = step_times({"short": lambda: time.sleep(0.001), "long": lambda: time.sleep(0.01)},
+                       repeats=5, warmup=1)
+    assert times["long"] > 3 * times["short"]
+
+
+def test_training_step_changes_the_parameters():
+    model = MLP([1, 8, 1])
+    x = torch.rand(16, 1)
+    before = [p.clone() for p in model.parameters()]
+    step = training_step(model, sobolev_loss, (x, torch.sin(x[:, 0])), torch.optim.Adam(model.parameters(), 1e-2))
+    step()
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="repeats"):
+        step_times({"a": lambda: None}, repeats=0)
+    with pytest.raises(ValueError, match="steps"):
+        step_times({})

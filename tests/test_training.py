@@ -1,0 +1,94 @@
+import numpy as np
+import pytest
+import torch
+
+from sobolev.losses import sobolev_loss
+from sobolev.networks import MLP, SingleNeuron
+from sobolev.training import DivergenceError, train
+
+
+def regression_data(n=128):
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(n, 1, generator=generator) * 2 - 1
+    return x, torch.sin(3 * x[:, 0]), 3 * torch.cos(3 * x)
+
+
+def test_training_records_terms_and_test_error():
+    torch.manual_seed(0)
+    x, y, dy = regression_data()
+    model = MLP([1, 32, 32, 1], "tanh")
+
+    def test_error(m):
+        return (m(x)[:, 0] - y).square().mean().item()
+
+    history = train(model, sobolev_loss, (x, y, dy), steps=300, lr=1e-2, evaluate=test_error, eval_every=100)
+    assert history.steps == 300
+    assert set(history.terms) == {"total", "l2", "h1"}
+    assert history.eval_steps == [0, 100, 200, 300]
+    assert history.test_error[-1] < 0.1 * history.test_error[0]
+    assert np.all(np.diff(history.train_seconds) >= 0)
+    assert history.first_step_below(history.test_error[0]) in (100, 200, 300)
+    assert history.first_step_below(0.0) is None and history.seconds_to_reach(0.0) is None
+
+
+def test_minibatches_and_sgd_are_reproducible():
+    x, y, dy = regression_data()
+
+    def run():
+        torch.manual_seed(1)
+        model = MLP([1, 16, 1], "tanh")
+        history = train(model, sobolev_loss, (x, y, None), steps=50, lr=0.1, optimizer="sgd", batch_size=32, seed=3)
+        return history.term("total")
+
+    first, second = run(), run()
+    assert np.array_equal(first, second)
+    assert first[-1] < first[0]
+
+
+def test_sgd_on_the_student_converges():
+    w_star = torch.tensor([1.0, -0.5, 0.25], dtype=torch.float64)
+    x = torch.randn(2000, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    y = torch.relu(x @ w_star)
+    model = SingleNeuron(w_star + torch.tensor([0.3, 0.2, -0.4], dtype=torch.float64))
+    history = train(model, lambda m, xb, yb: sobolev_loss(m, xb, yb, l2_weight=0.5), (x, y), steps=400, lr=0.5,
+                    optimizer="sgd", evaluate=lambda m: (m.w - w_star).norm().item(), eval_every=400)
+    assert history.test_error[-1] < 1e-3 * history.test_error[0]
+
+
+def test_divergence_raises_with_the_step():
+    torch.manual_seed(0)
+    x, y, dy = regression_data()
+    model = MLP([1, 32, 1], "relu")
+    with pytest.raises(DivergenceError, match=r"diverged: loss term 'total' is (nan|inf) at step \d+"):
+        train(model, sobolev_loss, (x, 1e3 * y), steps=200, lr=1e6, optimizer="sgd")
+
+
+def test_bad_arguments_are_named():
+    x, y, dy = regression_data()
+    model = MLP([1, 8, 1])
+    for kwargs, message in [
+        ({"steps": -1, "lr": 1e-3}, "steps"),
+        ({"steps": 1, "lr": 0.0}, "lr"),
+        ({"steps": 1, "lr": 1e-3, "optimizer": "lbfgs"}, "optimizer='lbfgs'"),
+        ({"steps": 1, "lr": 1e-3, "batch_size": 0}, "batch_size"),
+        ({"steps": 1, "lr": 1e-3, "eval_every": 0}, "eval_every"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            train(model, sobolev_loss, (x, y), **kwargs)
+    with pytest.raises(ValueError, match="rows"):
+        train(model, sobolev_loss, (x, y[:5]), steps=1, lr=1e-3)
+
+
+def test_optimizer_factory_is_used():
+    x, y, _ = regression_data()
+    model = MLP([1, 8, 1])
+    seen = []
+
+    def factory(m):
+        seen.append(m)
+        return torch.optim.SGD(m.parameters(), lr=0.0)
+
+    before = [p.clone() for p in model.parameters()]
+    train(model, sobolev_loss, (x, y), steps=3, lr=1.0, optimizer=factory)
+    assert seen == [model]
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
