@@ -53,8 +53,11 @@ def expected_figures(page: pathlib.Path) -> int | None:
 def server():
     if not (HTML / "book").exists():
         pytest.fail("the book is not built: run `make book` first")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(HTML))
-    handler.log_message = lambda *args: None
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(Quiet, directory=str(HTML))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -103,6 +106,9 @@ def test_page_renders(page, server, browser):
     tab.goto(url, wait_until="load")
     has_math = tab.evaluate("document.querySelectorAll('.math').length") > 0
     if has_math:
+        loaded = tab.evaluate("!!document.querySelector('script[src*=\"mathjax\"]')")
+        raw = tab.evaluate("[...document.querySelectorAll('.math')].map(el => el.textContent.slice(0, 40))")
+        assert loaded, f"{url} has math but loads no MathJax (math in a title shown in the sidebar?): {raw[:3]}"
         tab.wait_for_function("window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=20000)
         tab.evaluate("MathJax.startup.promise")
         state = tab.evaluate("""() => {
