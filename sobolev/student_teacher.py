@@ -1,0 +1,454 @@
+r"""Student–teacher SGD on one ReLU node: the paper's Figure 2 (Section 4.2).
+
+A teacher :math:`g(x; w^*) = \sigma(w^{*\top}x)` with :math:`w^* \sim N(0, I_d)`, a student
+:math:`g(x; w) = \sigma(w^\top x)` started at :math:`w^0 = w^* + e` with :math:`\|e\| \le \|w^*\|`,
+and :math:`N` inputs :math:`x_j \sim N(0, I_d)`. The two empirical losses are
+
+.. math::
+
+   \hat{\mathcal L}(w) = \frac{\lambda_0}{N}\sum_{j=1}^N \big(g(x_j; w) - g(x_j; w^*)\big)^2,
+   \qquad
+   \hat{\mathcal H}(w) = \hat{\mathcal L}(w) + \frac{\lambda_1}{N}\sum_{j=1}^N
+   \big\|\nabla_x g(x_j; w) - \nabla_x g(x_j; w^*)\big\|^2,
+   \qquad (\text{eq-st-losses})
+
+with :math:`\lambda_0 = \lambda_1 = \tfrac12` by default (the theory's ½ on both terms) and
+:math:`\nabla_x g(x; w) = \mathbb 1\{w^\top x > 0\}\, w` taken by autograd.
+
+One student per row: :class:`ReLUStudents` holds a parameter of shape ``(R, d)``, each row
+a :class:`~sobolev.networks.SingleNeuron`, so that one :func:`~sobolev.training.train` call
+runs many seeds and learning rates at once (per-step Python overhead dominates for one
+neuron). Rows are laid out learning-rate-major: row ``r = l·S + s`` is learning rate ``l``
+and seed ``s``. Per-row learning rates are exact for plain SGD: the loss that ``train``
+differentiates is :math:`\sum_r \eta_r \hat{\mathcal J}_r`, stepped with unit learning rate.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from .losses import SobolevLoss
+from .training import DivergenceError, train
+
+LOSSES = ("l2", "h1")
+
+
+# --------------------------------------------------------------------------------------------
+# The problem: teachers, initial students, data
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class StudentTeacherProblem:
+    """S independent student–teacher problems of dimension d with N samples each.
+
+    ``w_star`` and ``w0``: (S, d); ``x``: (N, S, d) (sample-major so that ``train`` slices
+    mini-batches along the first axis); ``value`` (N, S) = g(x; w*), ``slope`` (N, S) =
+    σ'(w*ᵀx) = 1{w*ᵀx > 0} and ``gradient`` (N, S, d) = ∇ₓg(x; w*) = slope·w*, computed in
+    float64 and cast.
+    """
+
+    w_star: torch.Tensor
+    w0: torch.Tensor
+    x: torch.Tensor
+    value: torch.Tensor
+    slope: torch.Tensor
+    gradient: torch.Tensor
+    seeds: tuple[int, ...]
+
+    @property
+    def n_seeds(self) -> int:
+        return self.w_star.shape[0]
+
+    @property
+    def d(self) -> int:
+        return self.w_star.shape[1]
+
+    @property
+    def n_samples(self) -> int:
+        return self.x.shape[0]
+
+
+def _check_positive_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def make_problem(d: int, n_samples: int, seeds: Sequence[int], *, dtype=torch.float32,
+                 device="cpu") -> StudentTeacherProblem:
+    """Draw one problem per seed (each from its own generator, so seeds are independent).
+
+    w* ~ N(0, I_d); e uniform in the ball of radius ‖w*‖ (uniform direction, radius
+    ‖w*‖·U^{1/d}), so ‖w⁰ − w*‖ < ‖w*‖ almost surely — the basin of Theorems 1–2;
+    x_j ~ N(0, I_d), j = 1..N.
+    """
+    d = _check_positive_int(d, "d")
+    n_samples = _check_positive_int(n_samples, "n_samples")
+    seeds = tuple(int(s) for s in seeds)
+    if not seeds or any(s < 0 for s in seeds):
+        raise ValueError(f"seeds must be a non-empty sequence of non-negative integers, got {seeds!r}")
+    w_star, w0, xs = [], [], []
+    for seed in seeds:
+        generator = torch.Generator().manual_seed(seed)
+        teacher = torch.randn(d, generator=generator, dtype=torch.float64)
+        direction = torch.randn(d, generator=generator, dtype=torch.float64)
+        direction /= direction.norm()
+        radius = teacher.norm() * torch.rand((), generator=generator, dtype=torch.float64) ** (1.0 / d)
+        w_star.append(teacher)
+        w0.append(teacher + radius * direction)
+        xs.append(torch.randn(n_samples, d, generator=generator, dtype=torch.float64))
+    w_star = torch.stack(w_star)
+    x = torch.stack(xs, dim=1)                               # (N, S, d)
+    z = torch.einsum("nsd,sd->ns", x, w_star)
+    value = torch.relu(z)
+    slope = (z > 0).to(torch.float64)
+    gradient = slope[..., None] * w_star[None]
+    cast = dict(dtype=dtype, device=device)
+    # stored seed-major (contiguous (S, N, d)) and handed out as an (N, S, d) view: full-batch
+    # steps then multiply contiguous per-seed blocks
+    x = x.transpose(0, 1).contiguous().to(**cast).transpose(0, 1)
+    return StudentTeacherProblem(w_star.to(**cast), torch.stack(w0).to(**cast), x,
+                                 value.to(**cast), slope.to(**cast), gradient.to(**cast), seeds)
+
+
+# --------------------------------------------------------------------------------------------
+# The vectorised student and its losses
+# --------------------------------------------------------------------------------------------
+
+class ReLUStudents(nn.Module):
+    """R independent single-ReLU students g(x; w_r) = σ(w_rᵀx), parameter ``w`` of shape (R, d).
+
+    ``forward(x)`` takes the inputs of S seeds, x of shape (S, N, d), with R a multiple L·S
+    of S; row r = l·S + s sees x[s]. It returns the pre-activations z = w_rᵀx (R, N) and the
+    values σ(z) (R, N); row r equals ``SingleNeuron(w[r])(x[r % S])[:, 0]``. One batched
+    matrix product per step (x is read once for all L rows of a seed).
+    """
+
+    def __init__(self, w):
+        super().__init__()
+        w = torch.as_tensor(w)
+        if w.ndim != 2 or w.shape[0] < 1 or w.shape[1] < 1:
+            raise ValueError(f"w must have shape (R, d) with R, d >= 1, got {tuple(w.shape)}")
+        if not torch.is_floating_point(w):
+            w = w.to(torch.get_default_dtype())
+        self.w = nn.Parameter(w.detach().clone())
+
+    @property
+    def n_students(self) -> int:
+        return self.w.shape[0]
+
+    @property
+    def d(self) -> int:
+        return self.w.shape[1]
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if not isinstance(x, torch.Tensor) or x.ndim != 3 or x.shape[2] != self.d \
+                or self.n_students % x.shape[0] != 0:
+            raise ValueError(f"x must have shape (S, N, {self.d}) with S dividing the {self.n_students} "
+                             f"students, got {tuple(getattr(x, 'shape', ()))}")
+        s, n, d = x.shape
+        n_lrs = self.n_students // s
+        w = self.w.view(n_lrs, s, d).permute(1, 2, 0)            # (S, d, L)
+        z = torch.matmul(x, w).permute(2, 0, 1).reshape(self.n_students, n)  # (R, N)
+        return z, torch.relu(z)
+
+
+def student_slopes(model: ReLUStudents, x: torch.Tensor):
+    """Values g (R, N) and activation slopes a = σ'(wᵀx) = ∂g/∂z (R, N), the latter by autograd.
+
+    ∇ₓg(x; w) = a·w by the chain rule through the linear map z = wᵀx (:func:`input_gradients`).
+    The slope is returned as a constant: autograd's derivative of σ' is zero (almost everywhere),
+    which is also what autograd uses when it differentiates ∇ₓg in w, so no second-order graph
+    is needed.
+    """
+    z, g = model(x)
+    (slope,) = torch.autograd.grad(g.sum(), z, retain_graph=True)
+    return g, slope
+
+
+def input_gradients(model: ReLUStudents, x: torch.Tensor) -> torch.Tensor:
+    """∇ₓg(x_n; w_r) = σ'(w_rᵀx_n) w_r for every row and sample, shape (R, N, d)."""
+    _, slope = student_slopes(model, x)
+    return slope[..., None] * model.w[:, None, :]
+
+
+def per_row_losses(model: ReLUStudents, x: torch.Tensor, value: torch.Tensor,
+                   teacher_slope: torch.Tensor | None = None,
+                   w_star: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    r"""The unweighted terms of (eq-st-losses) for every row, as tensors of shape (R,).
+
+    ``x`` (N, S, d) and ``value`` (N, S) = g(x; w*) are the data of S seeds; row r uses seed
+    r mod S. ``"l2"`` is (1/N)Σ(g − g*)². With ``teacher_slope`` (N, S) = 1{w*ᵀx > 0} and
+    ``w_star`` (S, d) also given, ``"h1"`` is (1/N)Σ‖∇ₓg − ∇ₓg*‖² = (1/N)Σ‖a w − a* w*‖², evaluated
+    without forming the (R, N, d) gradients, through the exact identity
+
+    .. math:: \overline{\|a w - a^* w^*\|^2} = \overline{a a^*}\,\|w - w^*\|^2
+              + \overline{a^2 - a a^*}\,\|w\|^2 + \overline{a^{*2} - a a^*}\,\|w^*\|^2
+
+    (bars are means over samples), which keeps full precision near w = w* where the
+    difference is tiny. Why not autograd in x: with one neuron the (R, N, d) gradient tensors
+    cost d times more than everything else; the tests check this loss and its w-gradient
+    against :func:`~sobolev.losses.sobolev_loss` on :class:`~sobolev.networks.SingleNeuron`.
+    """
+    if not isinstance(x, torch.Tensor) or x.ndim != 3:
+        raise ValueError(f"x must have shape (N, S, d), got {tuple(getattr(x, 'shape', ()))}")
+    n, s, d = x.shape
+    if model.n_students % s != 0 or model.d != d:
+        raise ValueError(f"x has {s} seeds of dimension {d}; the model's {model.n_students} rows of "
+                         f"dimension {model.d} must be a multiple of the seeds")
+    if not isinstance(value, torch.Tensor) or tuple(value.shape) != (n, s):
+        raise ValueError(f"value must have shape {(n, s)}, got {tuple(getattr(value, 'shape', ()))}")
+    if (teacher_slope is None) != (w_star is None):
+        raise ValueError("teacher_slope and w_star must be given together (both or neither)")
+    n_lrs = model.n_students // s
+    xs = x.transpose(0, 1)
+    target = value.transpose(0, 1)                                         # (S, N), broadcast over L
+    if teacher_slope is None:
+        _, g = model(xs)
+        return {"l2": (g.view(n_lrs, s, n) - target).square().mean(dim=2).reshape(-1)}
+    if tuple(teacher_slope.shape) != (n, s):
+        raise ValueError(f"teacher_slope must have shape {(n, s)}, got {tuple(teacher_slope.shape)}")
+    if tuple(w_star.shape) != (s, d):
+        raise ValueError(f"w_star must have shape {(s, d)}, got {tuple(w_star.shape)}")
+    g, a = student_slopes(model, xs)
+    a = a.view(n_lrs, s, n)
+    a_star = teacher_slope.transpose(0, 1)
+    w = model.w.view(n_lrs, s, d)
+    both = (a * a_star).mean(dim=2)
+    h1 = (both * (w - w_star).square().sum(dim=2)
+          + ((a * a).mean(dim=2) - both) * w.square().sum(dim=2)
+          + ((a_star * a_star).mean(dim=1) - both) * w_star.square().sum(dim=1))
+    l2 = (g.view(n_lrs, s, n) - target).square().mean(dim=2)
+    return {"l2": l2.reshape(-1), "h1": h1.reshape(-1)}
+
+
+def ensemble_loss(model: ReLUStudents, x: torch.Tensor, value: torch.Tensor,
+                  teacher_slope: torch.Tensor | None = None, w_star: torch.Tensor | None = None, *,
+                  row_scale: torch.Tensor | None = None, l2_weight: float = 0.5,
+                  h1_weight: float = 0.5) -> SobolevLoss:
+    r"""Σ_r η_r (λ₀ ℓ_{L²,r} + λ₁ ℓ_{H¹,r}): the per-row losses (eq-st-losses) scaled by ``row_scale``.
+
+    With plain SGD at unit learning rate, row r then takes exactly the step of SGD with
+    learning rate η_r on its own loss. ``terms`` hold the row means (for logging).
+    """
+    for name, weight in (("l2_weight", l2_weight), ("h1_weight", h1_weight)):
+        if isinstance(weight, bool) or not (isinstance(weight, (int, float)) and weight >= 0):
+            raise ValueError(f"{name} must be a non-negative number, got {weight!r}")
+    terms = per_row_losses(model, x, value, teacher_slope, w_star)
+    per_row = l2_weight * terms["l2"]
+    if "h1" in terms:
+        per_row = per_row + h1_weight * terms["h1"]
+    if row_scale is not None:
+        if tuple(row_scale.shape) != (model.n_students,):
+            raise ValueError(f"row_scale must have shape ({model.n_students},), got {tuple(row_scale.shape)}")
+        per_row = per_row * row_scale
+    weights = {"l2": float(l2_weight)}
+    if "h1" in terms:
+        weights["h1"] = float(h1_weight)
+    return SobolevLoss(total=per_row.sum(), terms={k: v.mean() for k, v in terms.items()}, weights=weights)
+
+
+# --------------------------------------------------------------------------------------------
+# SGD sweeps
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class SGDRun:
+    """What :func:`run_sgd` recorded for one loss, one batch size and L learning rates × S seeds.
+
+    ``error[l, s, k]`` = ‖w − w*‖ after k steps (k = 0..steps, NaN when diverged);
+    ``loss_steps`` (log-spaced) with ``l2_loss[l, s, i]`` = (1/2N)Σ(g − g*)² and
+    ``h1_loss[l, s, i]`` = (1/2N)Σ‖∇ₓg − ∇ₓg*‖² on all N samples at step ``loss_steps[i]``;
+    ``diverged[l]`` is True when ``train`` raised :class:`DivergenceError` for that learning rate.
+    """
+
+    loss: str
+    lrs: tuple[float, ...]
+    batch_size: int | None
+    steps: int
+    error: np.ndarray
+    loss_steps: np.ndarray
+    l2_loss: np.ndarray
+    h1_loss: np.ndarray
+    diverged: np.ndarray
+    seconds: float = 0.0
+    messages: list[str] = field(default_factory=list)
+
+    def steps_to_reach(self, threshold: float) -> np.ndarray:
+        """First step k with ‖w − w*‖ < ``threshold`` per (lr, seed); ``inf`` if never (or diverged)."""
+        below = self.error < threshold
+        first = np.where(below.any(axis=2), below.argmax(axis=2), np.inf).astype(float)
+        first[self.diverged] = np.inf
+        return first
+
+    def median_steps_to_reach(self, threshold: float) -> np.ndarray:
+        """Median over seeds of :meth:`steps_to_reach` per learning rate (inf if half never reach)."""
+        return np.median(self.steps_to_reach(threshold), axis=1)
+
+
+def log_steps(steps: int, per_decade: int = 12) -> np.ndarray:
+    """0 and about ``per_decade`` log-spaced integer steps per decade up to ``steps`` (included)."""
+    steps = int(steps)
+    if steps < 1:
+        return np.array([0])
+    grid = np.unique(np.round(np.logspace(0, math.log10(steps), max(2, int(per_decade * math.log10(steps)) + 2))))
+    return np.unique(np.concatenate([[0], grid.astype(int), [steps]]))
+
+
+def _train_group(problem: StudentTeacherProblem, loss: str, lrs: Sequence[float], *, steps: int,
+                 batch_size: int | None, seed: int, l2_weight: float, h1_weight: float,
+                 per_decade: int):
+    """One ``train`` call for all seeds × ``lrs``; returns (error, l2, h1, loss_steps, seconds)."""
+    s = problem.n_seeds
+    n_lrs = len(lrs)
+    device, dtype = problem.x.device, problem.x.dtype
+    model = ReLUStudents(problem.w0.repeat(n_lrs, 1)).to(device)
+    teacher = problem.w_star.repeat(n_lrs, 1)
+    scale = torch.tensor([lr for lr in lrs for _ in range(s)], dtype=dtype, device=device)
+    marks = log_steps(steps, per_decade)
+    mark_set = set(int(k) for k in marks)
+    errors: list[torch.Tensor] = []
+    l2_values: list[torch.Tensor] = []
+    h1_values: list[torch.Tensor] = []
+
+    def loss_fn(m, x, value, slope):
+        if loss == "l2":
+            return ensemble_loss(m, x, value, row_scale=scale, l2_weight=l2_weight, h1_weight=h1_weight)
+        return ensemble_loss(m, x, value, slope, problem.w_star, row_scale=scale,
+                             l2_weight=l2_weight, h1_weight=h1_weight)
+
+    def evaluate(m):
+        errors.append((m.w - teacher).norm(dim=1))
+        if len(errors) - 1 in mark_set:
+            with torch.enable_grad():
+                terms = per_row_losses(m, problem.x, problem.value, problem.slope, problem.w_star)
+            l2_values.append(0.5 * terms["l2"].detach())
+            h1_values.append(0.5 * terms["h1"].detach())
+        return float(errors[-1].median())
+
+    history = train(model, loss_fn, (problem.x, problem.value, problem.slope), steps=steps,
+                    lr=max(lrs), optimizer=lambda m: torch.optim.SGD(m.parameters(), lr=1.0),
+                    batch_size=batch_size, evaluate=evaluate, eval_every=1, seed=seed, progress=False,
+                    description=f"{loss} SGD, lr={list(lrs)}, batch={batch_size}")
+    shape = (n_lrs, s, -1)
+    error = torch.stack(errors, dim=1).reshape(shape).cpu().numpy()
+    l2 = torch.stack(l2_values, dim=1).reshape(shape).cpu().numpy()
+    h1 = torch.stack(h1_values, dim=1).reshape(shape).cpu().numpy()
+    seconds = history.train_seconds[-1] if history.train_seconds else 0.0
+    return error, l2, h1, marks, seconds
+
+
+def run_sgd(problem: StudentTeacherProblem, loss: str, lrs: Sequence[float], *, steps: int,
+            batch_size: int | None = None, seed: int = 0, l2_weight: float = 0.5, h1_weight: float = 0.5,
+            per_decade: int = 12) -> SGDRun:
+    """SGD on (eq-st-losses) for every seed of ``problem`` and every learning rate in ``lrs``.
+
+    ``loss`` is ``"l2"`` (values only) or ``"h1"`` (values and input gradients). All learning
+    rates run in one vectorised :func:`~sobolev.training.train` call; if it raises
+    :class:`~sobolev.training.DivergenceError`, the learning rates are split into a lower and
+    an upper half and rerun (recursively); a learning rate that diverges on its own is marked
+    ``diverged`` (its errors stay NaN and are never averaged in). A learning rate therefore
+    counts as stable only if it is stable for every seed.
+    ``batch_size=None`` is full-batch gradient descent; mini-batches are shared by all rows.
+    """
+    if loss not in LOSSES:
+        raise ValueError(f"loss={loss!r} is unknown; expected one of {', '.join(LOSSES)}")
+    lrs = tuple(float(lr) for lr in lrs)
+    if not lrs or not all(lr > 0 and math.isfinite(lr) for lr in lrs):
+        raise ValueError(f"lrs must be a non-empty sequence of positive learning rates, got {lrs!r}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    kwargs = dict(steps=steps, batch_size=batch_size, seed=seed, l2_weight=l2_weight,
+                  h1_weight=h1_weight, per_decade=per_decade)
+    s = problem.n_seeds
+    marks = log_steps(steps, per_decade)
+    error = np.full((len(lrs), s, steps + 1), np.nan)
+    l2 = np.full((len(lrs), s, len(marks)), np.nan)
+    h1 = np.full((len(lrs), s, len(marks)), np.nan)
+    diverged = np.zeros(len(lrs), dtype=bool)
+    messages: list[str] = []
+    seconds = 0.0
+
+    def run_group(indices: list[int]) -> None:
+        """Train ``indices`` together; on divergence split the group in halves (one lr: diverged)."""
+        nonlocal seconds, marks
+        try:
+            e, a, b, marks, sec = _train_group(problem, loss, [lrs[i] for i in indices], **kwargs)
+        except DivergenceError as failure:
+            if len(indices) == 1:
+                diverged[indices[0]] = True
+                messages.append(str(failure))
+                return
+            half = len(indices) // 2
+            run_group(indices[:half])
+            run_group(indices[half:])
+            return
+        error[indices], l2[indices], h1[indices] = e, a, b
+        seconds += sec
+
+    run_group(list(np.argsort(lrs)))
+    return SGDRun(loss=loss, lrs=lrs, batch_size=batch_size, steps=steps, error=error, loss_steps=marks,
+                  l2_loss=l2, h1_loss=h1, diverged=diverged, seconds=seconds, messages=messages)
+
+
+# --------------------------------------------------------------------------------------------
+# Summaries and the population flow
+# --------------------------------------------------------------------------------------------
+
+#: The population terms of :mod:`sobolev.theory` that each empirical loss estimates.
+FLOW_TERMS = {"l2": ("relu_l2",), "h1": ("relu_l2", "relu_h1")}
+
+
+def stable_lrs(run: SGDRun, threshold: float) -> dict[str, tuple[float, float] | None]:
+    """The two "best" learning rates of a sweep, each with its median steps to ‖w − w*‖ < ``threshold``.
+
+    ``"largest"``: the largest learning rate that neither diverged nor failed to converge,
+    i.e. whose median run reached ``threshold`` within the run's steps (just below the
+    stability limit a run oscillates for a long time without blowing up, which is of no use);
+    ``"fastest"``: the converging learning rate with the fewest median steps (ties: the
+    smaller). ``None`` when no learning rate converges.
+    """
+    steps = run.median_steps_to_reach(threshold)
+    lrs = np.asarray(run.lrs)
+    ok = ~run.diverged & np.isfinite(steps)
+    out: dict[str, tuple[float, float] | None] = {"largest": None, "fastest": None}
+    if ok.any():
+        i = int(np.argmax(np.where(ok, lrs, -np.inf)))
+        out["largest"] = (float(lrs[i]), float(steps[i]))
+        order = np.lexsort((lrs, np.where(ok, steps, np.inf)))
+        j = int(order[0])
+        out["fastest"] = (float(lrs[j]), float(steps[j]))
+    return out
+
+
+def flow_error(loss: str, w0, w_star, times, *, moving_boundary: bool = False) -> np.ndarray:
+    """‖w(t) − w*‖ along the population gradient flow of ``loss`` at ``times`` (all > 0 or 0).
+
+    The flow is ẇ = −∇(𝓛 [+ 𝓙]) with the closed-form gradients of :mod:`sobolev.theory`
+    (terms :data:`FLOW_TERMS`, the paper's ½ on each), integrated by
+    :func:`sobolev.flows.integrate_flow`; ``moving_boundary=False`` is the mean of the
+    per-sample autograd gradient (what SGD estimates), ``True`` the gradient of the population
+    loss. Values between the solver's output times are interpolated linearly in log V.
+    (The solver keeps the tolerances of :mod:`sobolev.flows`: looser ones stall the
+    moving-boundary flow of 𝓙, whose field is discontinuous at θ = 0.)
+    """
+    from .flows import integrate_flow
+
+    if loss not in LOSSES:
+        raise ValueError(f"loss={loss!r} is unknown; expected one of {', '.join(LOSSES)}")
+    times = np.asarray(times, dtype=float)
+    if times.ndim != 1 or times.size == 0 or np.any(times < 0) or not np.all(np.isfinite(times)):
+        raise ValueError("times must be a non-empty 1-D array of non-negative finite times")
+    w0 = np.asarray(w0, dtype=float)
+    w_star = np.asarray(w_star, dtype=float)
+    t_end = float(times.max()) if times.max() > 0 else 1.0
+    flow = integrate_flow(FLOW_TERMS[loss], w0, w_star, t_end, moving_boundary=moving_boundary,
+                          n_eval=400)
+    log_v = np.log(np.maximum(flow.V, 1e-300))
+    return np.sqrt(np.exp(np.interp(times, flow.t, log_v)))
