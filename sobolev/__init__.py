@@ -8,12 +8,20 @@ One concern per module:
 * :mod:`sobolev.targets` — the paper's target functions with exact derivatives;
 * :mod:`sobolev.training` — the one training loop and its history;
 * :mod:`sobolev.plotting` — the book's figure style;
-* :mod:`sobolev.report` — Claims tables with verdicts that cannot flip on round-off.
+* :mod:`sobolev.report` — Claims tables with verdicts that cannot flip on round-off;
+* :mod:`sobolev.benchmark` — step timings as ratios measured in one run;
+* :mod:`sobolev.theory` — closed-form population losses and gradients of one neuron (Theorems 1–3);
+* :mod:`sobolev.flows` — their gradient flows, integrated;
+* :mod:`sobolev.student_teacher` — vectorised SGD on single-neuron students (Figure 2);
+* :mod:`sobolev.chebyshev` — Chebyshev spectral and finite-difference differentiation (Figure 5).
 """
 
 from .config import by_scale, describe, get_device, get_scale, seed_everything
 from .losses import SobolevLoss, input_derivatives, sobolev_loss
 from .report import Claim, claims_table, compare, round_sig
+from .chebyshev import cheb, chebfft, gradient_2d
+from .flows import integrate_flow
+from .theory import population_gradient, population_loss
 from .networks import MLP, FourierFeatureNetwork, Siren, SingleNeuron
 from .targets import ACKLEY, ACTIVATION_TARGET, F1, F2, TARGETS, Target
 from .training import DivergenceError, History, train
@@ -27,4 +35,5 @@ __all__ = [
     "ACKLEY", "ACTIVATION_TARGET", "F1", "F2", "TARGETS", "Target",
     "DivergenceError", "History", "train",
     "Claim", "claims_table", "compare", "round_sig",
+    "cheb", "chebfft", "gradient_2d", "integrate_flow", "population_gradient", "population_loss",
 ]

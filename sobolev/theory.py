@@ -68,7 +68,7 @@ import torch
 TERMS = ("relu_l2", "relu_h1", "relu2_l2", "relu2_h1", "relu2_h2")
 #: The terms whose autograd expectation differs from the population gradient.
 MOVING_BOUNDARY_TERMS = ("relu_h1", "relu2_h2")
-_SIN_EPS = 1e-12
+_ACROSS_EPS = 1e-8  # |sin θ| below which w is taken to lie on the line of w*
 
 __all__ = [
     "TERMS", "MOVING_BOUNDARY_TERMS", "angle", "population_loss", "population_gradient",
@@ -193,11 +193,17 @@ def _geometry(ops, w, w_star):
 
 
 def _unit_towards_teacher(ops, u, v, theta):
-    """(v − cos θ u)/sin θ, the unit vector of span(w, w*) orthogonal to w, towards w* (0 if θ ∈ {0, π})."""
-    s = ops.sin(theta)
-    ok = s > _SIN_EPS
-    safe = ops.where(ok, s, s * 0 + 1)
-    return ops.where(ok, (v - ops.cos(theta) * u) / safe, u * 0)
+    """(v − cos θ u)/sin θ, the unit vector of span(w, w*) orthogonal to w, towards w* (0 if θ ∈ {0, π}).
+
+    The direction is formed as v − (v·u)u and normalised by its own norm, and is
+    taken as 0 when that norm is below ``_ACROSS_EPS``: on the line of w* (up to
+    round-off) the boundary term vanishes instead of dividing round-off by round-off.
+    """
+    across = v - ops.dot(v, u) * u
+    norm = ops.sqrt(ops.dot(across, across))
+    ok = norm > _ACROSS_EPS
+    safe = ops.where(ok, norm, norm * 0 + 1)
+    return ops.where(ok, across / safe, u * 0)
 
 
 def angle(w, w_star):
