@@ -76,7 +76,7 @@ __all__ = [
     "m1_printed", "m1_corrected", "m2_printed", "m2_corrected",
     "m_i1_printed", "m_i1_corrected", "m_i2_printed", "m_i2_corrected",
     "m_i3_printed", "m_i3_corrected", "descent_identity",
-    "sample_pair", "monte_carlo_gradient", "monte_carlo_loss", "monte_carlo_mse",
+    "sample_pair", "monte_carlo_gradient", "monte_carlo_loss", "monte_carlo_mse", "loglog_slope",
 ]
 
 
@@ -555,3 +555,16 @@ def monte_carlo_mse(term, d, sizes, repeats, *, seed=0, moving_boundary=False, r
         estimates = _monte_carlo_running(term, w, w_star, sizes, int(rng.integers(2**31)), 100_000, True)
         out[r] = [float(np.mean((e - exact) ** 2)) / scale for e in estimates]
     return out
+
+
+def loglog_slope(sizes, errors):
+    """Least-squares slope of log(mean error over repeats) against log N (−1 for an unbiased estimator).
+
+    ``errors`` is the ``(repeats, len(sizes))`` array of :func:`monte_carlo_mse`.
+    """
+    errors = np.atleast_2d(np.asarray(errors, dtype=float))
+    sizes = np.asarray(sizes, dtype=float)
+    if errors.shape[1] != sizes.size or sizes.size < 2:
+        raise ValueError(f"errors must have shape (repeats, {sizes.size}) with at least 2 sizes, "
+                         f"got {errors.shape}")
+    return float(np.polyfit(np.log(sizes), np.log(errors.mean(axis=0)), 1)[0])

@@ -298,3 +298,14 @@ def test_package_monte_carlo_helpers_agree_with_closed_forms():
     assert errors.shape == (3, 2) and np.mean(errors[:, 1]) < np.mean(errors[:, 0])
     with pytest.raises(ValueError, match="n_samples"):
         monte_carlo_gradient("relu_l2", w, w_star, 0)
+
+
+def test_loglog_slope_recovers_a_known_power_law():
+    from sobolev.theory import loglog_slope
+
+    sizes = np.array([10, 100, 1000, 10000])
+    errors = np.vstack([3.0 / sizes, 5.0 / sizes])  # two repeats, both exactly ∝ 1/N
+    assert abs(loglog_slope(sizes, errors) + 1) < 1e-12
+    assert abs(loglog_slope(sizes, sizes**-0.5) + 0.5) < 1e-12
+    with pytest.raises(ValueError, match="errors must have shape"):
+        loglog_slope(sizes, errors[:, :3])
