@@ -1,36 +1,57 @@
 # The two commands of the README:
-#   make book   build the book into _build/html (sets up .venv on first use)
-#   make test   unit tests, pairing check, nbval over every notebook, strict build, browser check
+#   make book   build the book into _build/html (sets up .venv with the book's packages on first use)
+#   make test   lint, unit tests, pairing check, smoke run, nbval over every notebook, strict build,
+#               browser check (adds the test packages to .venv)
 # and, for authors:
 #   make execute [NB=book/01-sobolev-losses.md]   re-execute notebooks in place (records times)
+#   make smoke                                    execute every chapter at smoke scale, outside the tree
+#   make format                                   ruff format the package, tests, tools and notebooks
 
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
-# A CPU wheel of torch from the local disk; on a GPU machine install your CUDA torch into .venv first.
+BOOK_STAMP := $(VENV)/.installed-book
+STAMP := $(VENV)/.installed-test
+# torch is installed first, pinned. From the public index on Linux this is the CUDA build (several GB);
+# on a machine without a GPU pass the CPU wheel index, e.g. TORCH_INDEX=--index-url=<PyTorch CPU index>,
+# or install the torch you want into .venv beforehand (it is then kept).
 TORCH ?= torch==2.13.0
+TORCH_INDEX ?=
+SMOKE_DIR ?= $(or $(TMPDIR),/tmp)/sobolev-smoke
 JOBS ?= 2
 export PATH := $(abspath $(BIN)):$(PATH)
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: book test unit sync nbval build browser execute setup clean
+.PHONY: book test lint format unit sync smoke nbval build browser execute setup clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(BOOK_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q "$(TORCH)"
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q $(TORCH_INDEX) "$(TORCH)"
+	$(BIN)/python -m pip install -q -e ".[book]"
+	touch $(BOOK_STAMP)
+
+$(STAMP): $(BOOK_STAMP)
 	$(BIN)/python -m pip install -q -e ".[book,test]"
 	touch $(STAMP)
 
-book: $(STAMP)
+book: $(BOOK_STAMP)
+	$(BIN)/python tools/install_cell.py
 	$(BIN)/jupyter-book build --warningiserror --nitpick --keep-going .
 	@echo "The book is in _build/html/index.html"
 
 build: book
+
+lint: $(STAMP)
+	$(BIN)/ruff check sobolev tests tools book
+	$(BIN)/ruff format --check sobolev tests tools book
+
+format: $(STAMP)
+	$(BIN)/ruff format sobolev tests tools book/*.ipynb
+	for nb in book/[0-9][0-9]-*.ipynb; do $(BIN)/jupytext -q --to md:myst "$$nb"; done
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -n $(JOBS) -q tests --ignore=tests/test_site.py
@@ -46,10 +67,14 @@ nbval: $(STAMP)
 	  -p no:cacheprovider --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 	  --nbval-cell-timeout 1200 $$($(BIN)/python tools/toc_notebooks.py)
 
+# Every chapter executes at smoke scale (outputs written outside the tree, not compared).
+smoke: $(STAMP)
+	SOBOLEV_SCALE=smoke SOBOLEV_QUIET=1 $(BIN)/python tools/execute.py --out $(SMOKE_DIR)
+
 browser: $(STAMP)
 	$(BIN)/python -m pytest -q tests/test_site.py
 
-test: unit sync nbval book browser
+test: lint unit sync smoke nbval book browser
 	@echo "make test: all checks passed"
 
 execute: $(STAMP)

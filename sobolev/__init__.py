@@ -16,24 +16,81 @@ One concern per module:
 * :mod:`sobolev.chebyshev` — Chebyshev spectral and finite-difference differentiation (Figure 5).
 """
 
-from .config import by_scale, describe, get_device, get_scale, seed_everything
-from .losses import SobolevLoss, input_derivatives, sobolev_loss
-from .report import Claim, claims_table, compare, round_sig
 from .chebyshev import cheb, chebfft, gradient_2d
+from .config import (
+    by_scale,
+    check_int,
+    describe,
+    get_device,
+    get_scale,
+    seed_everything,
+    set_threads,
+    start_chapter,
+)
 from .flows import integrate_flow
-from .theory import population_gradient, population_loss
-from .networks import MLP, FourierFeatureNetwork, Siren, SingleNeuron
+from .losses import SobolevLoss, input_derivatives, sobolev_loss
+from .networks import MLP, FourierFeatureNetwork, SingleNeuron, Siren
+from .report import (
+    CLOSE,
+    NOT_REPRODUCED,
+    NOT_TESTED,
+    REPRODUCED,
+    Claim,
+    claims_table,
+    compare,
+    compare_seeds,
+    ratio_text,
+    round_sig,
+    table,
+    verdict,
+)
 from .targets import ACKLEY, ACTIVATION_TARGET, F1, F2, TARGETS, Target
+from .theory import population_gradient, population_loss
 from .training import DivergenceError, History, train
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "by_scale", "describe", "get_device", "get_scale", "seed_everything",
-    "SobolevLoss", "input_derivatives", "sobolev_loss",
-    "MLP", "FourierFeatureNetwork", "Siren", "SingleNeuron",
-    "ACKLEY", "ACTIVATION_TARGET", "F1", "F2", "TARGETS", "Target",
-    "DivergenceError", "History", "train",
-    "Claim", "claims_table", "compare", "round_sig",
-    "cheb", "chebfft", "gradient_2d", "integrate_flow", "population_gradient", "population_loss",
+    "by_scale",
+    "describe",
+    "get_device",
+    "get_scale",
+    "seed_everything",
+    "check_int",
+    "set_threads",
+    "start_chapter",
+    "SobolevLoss",
+    "input_derivatives",
+    "sobolev_loss",
+    "MLP",
+    "FourierFeatureNetwork",
+    "Siren",
+    "SingleNeuron",
+    "ACKLEY",
+    "ACTIVATION_TARGET",
+    "F1",
+    "F2",
+    "TARGETS",
+    "Target",
+    "DivergenceError",
+    "History",
+    "train",
+    "Claim",
+    "claims_table",
+    "compare",
+    "round_sig",
+    "compare_seeds",
+    "ratio_text",
+    "table",
+    "verdict",
+    "REPRODUCED",
+    "NOT_REPRODUCED",
+    "CLOSE",
+    "NOT_TESTED",
+    "cheb",
+    "chebfft",
+    "gradient_2d",
+    "integrate_flow",
+    "population_gradient",
+    "population_loss",
 ]

@@ -52,7 +52,9 @@ def step_times(
     return {name: float(np.median(values)) for name, values in samples.items()}
 
 
-def training_step(model: torch.nn.Module, loss_fn: Callable, batch, optimizer: torch.optim.Optimizer):
+def training_step(
+    model: torch.nn.Module, loss_fn: Callable, batch, optimizer: torch.optim.Optimizer
+):
     """A callable doing one optimiser step of ``loss_fn(model, *batch)`` (for :func:`step_times`)."""
 
     def step() -> None:

@@ -63,8 +63,9 @@ def chebyshev_points(n: int, dtype=np.float64) -> np.ndarray:
     return np.sin(np.pi * (n - 2 * j) / (2 * n)).astype(dtype)
 
 
-def cheb(n: int, *, dtype=np.float64, diagonal: str = "negative_sum",
-         differences: str = "trigonometric") -> tuple[np.ndarray, np.ndarray]:
+def cheb(
+    n: int, *, dtype=np.float64, diagonal: str = "negative_sum", differences: str = "trigonometric"
+) -> tuple[np.ndarray, np.ndarray]:
     r"""The Chebyshev differentiation matrix and points ``(D, x)`` (eq-cheb-matrix).
 
     ``D`` has shape ``(n+1, n+1)``; ``x`` holds :math:`\cos(j\pi/n)`, :math:`j=0..n`, in
@@ -84,7 +85,9 @@ def cheb(n: int, *, dtype=np.float64, diagonal: str = "negative_sum",
     if diagonal not in DIAGONALS:
         raise ValueError(f"diagonal must be one of {', '.join(DIAGONALS)}, got {diagonal!r}")
     if differences not in DIFFERENCES:
-        raise ValueError(f"differences must be one of {', '.join(DIFFERENCES)}, got {differences!r}")
+        raise ValueError(
+            f"differences must be one of {', '.join(DIFFERENCES)}, got {differences!r}"
+        )
     dtype = np.dtype(dtype)
     if dtype.kind != "f":
         raise ValueError(f"dtype must be a floating-point type, got {dtype}")
@@ -141,13 +144,13 @@ def chebfft(values, axis: int = -1) -> np.ndarray:
         raise ValueError(f"values must have at least 2 samples along axis {axis}, got {n + 1}")
     # Even extension V = [v_0..v_n, v_{n-1}..v_1] of length 2n; its FFT is real.
     V = np.concatenate([v, v[..., -2:0:-1]], axis=-1)
-    U = np.fft.rfft(V, axis=-1).real            # wavenumbers k = 0..n
+    U = np.fft.rfft(V, axis=-1).real  # wavenumbers k = 0..n
     k = np.arange(n + 1)
     ik = 1j * k.astype(np.float64)
-    ik[-1] = 0                                   # the Nyquist mode has no odd derivative
-    W = np.fft.irfft(ik * U, n=2 * n, axis=-1)   # dv/dθ at θ_j = jπ/n
+    ik[-1] = 0  # the Nyquist mode has no odd derivative
+    W = np.fft.irfft(ik * U, n=2 * n, axis=-1)  # dv/dθ at θ_j = jπ/n
     w = np.empty_like(v)
-    sin_theta = np.sin(np.pi * np.arange(1, n) / n)   # = √(1 − x_j²), exact near the ends
+    sin_theta = np.sin(np.pi * np.arange(1, n) / n)  # = √(1 − x_j²), exact near the ends
     w[..., 1:-1] = -W[..., 1:n] / sin_theta
     # U_k = n a_k for 0 < k < n (and 2n a_k at k = 0, n): endpoint formulas of chebfft.
     kk = k[:-1].astype(np.float64) ** 2
@@ -247,7 +250,7 @@ def finite_difference_matrix(x) -> np.ndarray:
         raise ValueError("x must be strictly monotone (increasing or decreasing)")
     m = x.shape[0]
     D = np.zeros((m, m))
-    hm, hp = h[:-1], h[1:]                      # h_- and h_+ at the interior points
+    hm, hp = h[:-1], h[1:]  # h_- and h_+ at the interior points
     rows = np.arange(1, m - 1)
     D[rows, rows - 1] = -hp / (hm * (hm + hp))
     D[rows, rows] = (hp - hm) / (hm * hp)

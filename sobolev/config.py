@@ -7,6 +7,8 @@ Everything that depends on the environment is read here and nowhere else.
   committed notebooks ran with) or ``paper`` (the paper's own budget, a GPU's job).
 * ``SOBOLEV_DEVICE`` overrides the device; by default ``cuda`` when available,
   else ``cpu``.
+* ``SOBOLEV_THREADS`` sets torch's CPU threads (default 1: small steps on a
+  shared 2-core machine run fastest on one thread; nbval runs may perturb it).
 """
 
 from __future__ import annotations
@@ -39,7 +41,9 @@ def by_scale(*, smoke, book, paper, scale: str | None = None):
     """
     scale = get_scale() if scale is None else scale
     if scale not in SCALES:
-        raise ValueError(f"scale={scale!r} is not a valid scale; expected one of {', '.join(SCALES)}")
+        raise ValueError(
+            f"scale={scale!r} is not a valid scale; expected one of {', '.join(SCALES)}"
+        )
     return {"smoke": smoke, "book": book, "paper": paper}[scale]
 
 
@@ -57,10 +61,44 @@ def get_device() -> torch.device:
     return device
 
 
+def check_int(value, name: str, minimum: int | None = 0) -> int:
+    """``value`` as an ``int`` if it is an integer (Python or NumPy, not bool) ``>= minimum``.
+
+    The one integer-argument check of the package: anything else raises a
+    ``ValueError`` that names the argument.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def set_threads(n: int | None = None) -> int:
+    """Set torch's CPU threads to ``n`` (default: ``SOBOLEV_THREADS``, else 1); return it."""
+    if n is None:
+        raw = os.environ.get("SOBOLEV_THREADS", "1").strip() or "1"
+        try:
+            n = int(raw)
+        except ValueError:
+            raise ValueError(f"SOBOLEV_THREADS={raw!r} is not a whole number") from None
+    n = check_int(n, "threads", minimum=1)
+    torch.set_num_threads(n)
+    return n
+
+
+def start_chapter() -> str:
+    """What every chapter does first: threads, the book's figure style; returns :func:`describe`."""
+    from .plotting import use_book_style  # matplotlib only where a chapter draws
+
+    set_threads()
+    use_book_style()
+    return describe()
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python's ``random``, NumPy and torch (all CUDA devices included)."""
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    seed = check_int(seed, "seed", minimum=0)
     random.seed(int(seed))
     np.random.seed(int(seed) % 2**32)
     torch.manual_seed(int(seed))  # also seeds every CUDA device
@@ -74,6 +112,6 @@ def in_ci() -> bool:
 def describe() -> str:
     """One line naming the scale, device and library versions of this run."""
     return (
-        f"scale={get_scale()}  device={get_device()}  torch={torch.__version__.split('+')[0]}  "
-        f"numpy={np.__version__}"
+        f"Running at scale {get_scale()!r} on {get_device()} with {torch.get_num_threads()} thread(s), "
+        f"torch {torch.__version__.split('+')[0]}, numpy {np.__version__}."
     )

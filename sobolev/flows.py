@@ -47,7 +47,9 @@ ATOL = 1e-14
 
 def _check_terms(terms) -> tuple[str, ...]:
     if isinstance(terms, str) or not isinstance(terms, Sequence) or len(terms) == 0:
-        raise ValueError(f"terms must be a non-empty list of term names from {TERMS}, got {terms!r}")
+        raise ValueError(
+            f"terms must be a non-empty list of term names from {TERMS}, got {terms!r}"
+        )
     terms = tuple(terms)
     unknown = [t for t in terms if t not in TERMS]
     if unknown:
@@ -55,8 +57,10 @@ def _check_terms(terms) -> tuple[str, ...]:
     if len(set(terms)) != len(terms):
         raise ValueError(f"terms must not repeat a name, got {terms!r}")
     if not (set(terms) <= set(RELU_TERMS) or set(terms) <= set(RELU2_TERMS)):
-        raise ValueError(f"terms must all belong to one activation (ReLU {RELU_TERMS} or "
-                         f"ReLU² {RELU2_TERMS}), got {terms!r}")
+        raise ValueError(
+            f"terms must all belong to one activation (ReLU {RELU_TERMS} or "
+            f"ReLU² {RELU2_TERMS}), got {terms!r}"
+        )
     return terms
 
 
@@ -85,9 +89,10 @@ def gradient_field(terms, w, w_star, *, moving_boundary: bool = True) -> np.ndar
     """:math:`\\sum_k \\nabla_w \\mathcal T_k(w)` from :func:`sobolev.theory.population_gradient`."""
     total = np.zeros_like(w)
     for term in terms:
-        total = total + np.asarray(theory.population_gradient(term, w, w_star,
-                                                              moving_boundary=moving_boundary),
-                                   dtype=float)
+        total = total + np.asarray(
+            theory.population_gradient(term, w, w_star, moving_boundary=moving_boundary),
+            dtype=float,
+        )
     return total
 
 
@@ -102,7 +107,7 @@ class Flow:
     V: np.ndarray
     t_aligned: float | None  # when the angle reached 0 (kinked terms only), else None
     t_opposed: float | None  # when the angle reached pi (kinked terms only), else None
-    t_dead: float | None     # when w reached 0 (the flow stops there), else None
+    t_dead: float | None  # when w reached 0 (the flow stops there), else None
 
     def time_to_reach(self, level: float) -> float | None:
         """First time with :math:`V \\le` ``level`` (log-linear interpolation), or None."""
@@ -124,9 +129,19 @@ def time_to_reach(t, V, level: float) -> float | None:
     return float(t[k - 1] + (t[k] - t[k - 1]) * (a - np.log(level)) / (a - b))
 
 
-def integrate_flow(terms, w0, w_star, t_end: float, *, moving_boundary: bool = True,
-                   n_eval: int = 400, method: str = METHOD, rtol: float = RTOL, atol: float = ATOL,
-                   angle_tol: float = 1e-7) -> Flow:
+def integrate_flow(
+    terms,
+    w0,
+    w_star,
+    t_end: float,
+    *,
+    moving_boundary: bool = True,
+    n_eval: int = 400,
+    method: str = METHOD,
+    rtol: float = RTOL,
+    atol: float = ATOL,
+    angle_tol: float = 1e-7,
+) -> Flow:
     """Integrate :math:`\\dot w = -\\sum_k\\nabla_w\\mathcal T_k(w)` from ``w0`` over ``[0, t_end]``.
 
     Uses :func:`scipy.integrate.solve_ivp` (``method``, ``rtol``, ``atol``) and returns the
@@ -165,7 +180,9 @@ def integrate_flow(terms, w0, w_star, t_end: float, *, moving_boundary: bool = T
     across = w0 - (w0 @ unit) * unit
     e_across = across / max(np.linalg.norm(across), np.finfo(float).tiny)
 
-    def crossing(_t, w):  # within angle_tol of the line (above theory's 1e-8, where it drops the kink)
+    def crossing(
+        _t, w
+    ):  # within angle_tol of the line (above theory's 1e-8, where it drops the kink)
         return w @ e_across - angle_tol * np.linalg.norm(w)
 
     def dead(_t, w):  # w -> 0: the neuron dies and the angle is undefined
@@ -183,8 +200,16 @@ def integrate_flow(terms, w0, w_star, t_end: float, *, moving_boundary: bool = T
     while True:
         events = [dead] if on_line or not kinked else [dead, crossing]
         keep = t_eval[t_eval >= t_now] if t_now == 0.0 else t_eval[t_eval > t_now]
-        sol = solve_ivp(rhs_on_line if on_line else rhs, (t_now, t_end), state, method=method,
-                        rtol=rtol, atol=atol, t_eval=keep, events=events)
+        sol = solve_ivp(
+            rhs_on_line if on_line else rhs,
+            (t_now, t_end),
+            state,
+            method=method,
+            rtol=rtol,
+            atol=atol,
+            t_eval=keep,
+            events=events,
+        )
         if not sol.success:
             raise RuntimeError(f"solve_ivp failed for terms={terms}: {sol.message}")
         times.append(sol.t)
@@ -206,8 +231,9 @@ def integrate_flow(terms, w0, w_star, t_end: float, *, moving_boundary: bool = T
     return Flow(terms, moving_boundary, first_t, first_w, V, t_aligned, t_opposed, t_dead)
 
 
-def hessian_at_optimum(terms, w_star, *, moving_boundary: bool = True,
-                       step: float = 1e-6) -> np.ndarray:
+def hessian_at_optimum(
+    terms, w_star, *, moving_boundary: bool = True, step: float = 1e-6
+) -> np.ndarray:
     """Central finite differences of the field at :math:`w^*`: :math:`H q_k \\approx
     [\\nabla(w^* + h q_k) - \\nabla(w^* - h q_k)]/2h` in an orthonormal basis :math:`q_1 = w^*/\\|w^*\\|,
     q_2, \\dots, q_d`, symmetrised and returned in the original coordinates.
@@ -265,8 +291,16 @@ def curvature_at_optimum(terms, w_star) -> dict[str, float]:
     return {"across": across, "along": along, "kink": kink}
 
 
-def gradient_descent(terms, w0, w_star, lr: float, n_steps: int, *,
-                     moving_boundary: bool = True, stop_below: float = 0.0) -> np.ndarray:
+def gradient_descent(
+    terms,
+    w0,
+    w_star,
+    lr: float,
+    n_steps: int,
+    *,
+    moving_boundary: bool = True,
+    stop_below: float = 0.0,
+) -> np.ndarray:
     """Gradient descent :math:`w_{k+1} = w_k - \\eta\\sum_j\\nabla\\mathcal T_j(w_k)` on the population
     loss; returns :math:`V_k = \\|w_k - w^*\\|^2` for :math:`k = 0..n_{steps}` (``inf`` once it
     diverges or the neuron dies at :math:`w = 0`). With ``stop_below > 0`` the iteration stops

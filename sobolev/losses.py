@@ -47,14 +47,19 @@ def input_derivatives(model: torch.nn.Module, x: torch.Tensor, order: int = 1):
     (grad,) = torch.autograd.grad(u.sum(), x, create_graph=True)
     hess = None
     if order == 2:
-        rows = [torch.autograd.grad(grad[:, i].sum(), x, create_graph=True)[0] for i in range(x.shape[1])]
+        rows = [
+            torch.autograd.grad(grad[:, i].sum(), x, create_graph=True)[0]
+            for i in range(x.shape[1])
+        ]
         hess = torch.stack(rows, dim=1)  # hess[n, i, j] = ∂²u/∂x_i∂x_j at x_n
     return u[:, 0], grad, hess
 
 
 def _check_scalar_output(u: torch.Tensor) -> None:
     if u.ndim != 2 or u.shape[1] != 1:
-        raise ValueError(f"the network must return shape (N, 1) for Sobolev losses, got {tuple(u.shape)}")
+        raise ValueError(
+            f"the network must return shape (N, 1) for Sobolev losses, got {tuple(u.shape)}"
+        )
 
 
 @dataclass
@@ -103,7 +108,11 @@ def sobolev_loss(
     """
     if not isinstance(x, torch.Tensor) or x.ndim != 2:
         raise ValueError(f"x must be a tensor of shape (N, d), got {getattr(x, 'shape', type(x))}")
-    for name, weight in (("l2_weight", l2_weight), ("h1_weight", h1_weight), ("h2_weight", h2_weight)):
+    for name, weight in (
+        ("l2_weight", l2_weight),
+        ("h1_weight", h1_weight),
+        ("h2_weight", h2_weight),
+    ):
         if not (isinstance(weight, (int, float)) and weight >= 0):
             raise ValueError(f"{name} must be a non-negative number, got {weight!r}")
     n, d = x.shape

@@ -63,7 +63,9 @@ def _check_widths(widths: Sequence[int], name: str = "widths", min_len: int = 2)
     try:
         widths = [w for w in widths]
     except TypeError:
-        raise ValueError(f"{name} must be a sequence of positive integers, got {widths!r}") from None
+        raise ValueError(
+            f"{name} must be a sequence of positive integers, got {widths!r}"
+        ) from None
     if len(widths) < min_len:
         raise ValueError(f"{name} must list at least {min_len} layer widths, got {widths!r}")
     for w in widths:
@@ -74,7 +76,9 @@ def _check_widths(widths: Sequence[int], name: str = "widths", min_len: int = 2)
 
 def _check_input(x: torch.Tensor, d_in: int, who: str) -> None:
     if not isinstance(x, torch.Tensor):
-        raise ValueError(f"{who}: x must be a torch.Tensor of shape (N, {d_in}), got {type(x).__name__}")
+        raise ValueError(
+            f"{who}: x must be a torch.Tensor of shape (N, {d_in}), got {type(x).__name__}"
+        )
     if x.ndim != 2 or x.shape[1] != d_in:
         raise ValueError(f"{who}: x must have shape (N, {d_in}), got {tuple(x.shape)}")
 
@@ -105,7 +109,9 @@ class MLP(nn.Module):
 class FourierFeatures(nn.Module):
     """γ(x) = [cos 2πBx, sin 2πBx] with a fixed B ~ N(0, σ²) of shape (m, d_in)."""
 
-    def __init__(self, d_in: int, n_features: int, sigma: float, generator: torch.Generator | None = None):
+    def __init__(
+        self, d_in: int, n_features: int, sigma: float, generator: torch.Generator | None = None
+    ):
         super().__init__()
         if isinstance(d_in, bool) or not isinstance(d_in, int) or d_in < 1:
             raise ValueError(f"d_in must be a positive integer, got {d_in!r}")
@@ -129,8 +135,14 @@ class FourierFeatureNetwork(nn.Module):
     features [cos 2πBx, sin 2πBx] with B ~ N(0, σ²) fixed, then 128-64-64-1.
     """
 
-    def __init__(self, d_in: int, n_features: int, widths: Sequence[int], sigma: float,
-                 activation: str = "relu"):
+    def __init__(
+        self,
+        d_in: int,
+        n_features: int,
+        widths: Sequence[int],
+        sigma: float,
+        activation: str = "relu",
+    ):
         super().__init__()
         widths = _check_widths(widths, min_len=1)
         self.d_in = d_in
@@ -173,8 +185,10 @@ class Siren(nn.Module):
         if not omega_0 > 0:
             raise ValueError(f"omega_0 must be positive, got {omega_0!r}")
         self.omega_0 = float(omega_0)
-        hidden = [SineLayer(n_in, n_out, omega_0, is_first=(i == 0))
-                  for i, (n_in, n_out) in enumerate(zip(self.widths[:-2], self.widths[1:-1]))]
+        hidden = [
+            SineLayer(n_in, n_out, omega_0, is_first=(i == 0))
+            for i, (n_in, n_out) in enumerate(zip(self.widths[:-2], self.widths[1:-1]))
+        ]
         last = nn.Linear(self.widths[-2], self.widths[-1])
         bound = math.sqrt(6.0 / self.widths[-2]) / self.omega_0
         with torch.no_grad():

@@ -1,4 +1,12 @@
-"""The book's figure style: L2 dashed, Sobolev solid, log axes, bands over seeds."""
+"""The book's figure style: L2 dashed, Sobolev solid, log axes, bands over seeds.
+
+Figures are drawn for the book's text column (752 px at a 1280 px window): at
+most :data:`COLUMN_WIDTH` inches wide, stored as 150 dpi PNG, with no text
+smaller than 9 pt. A wider figure is shrunk in the column until its text is
+unreadable (``tests/test_site.py`` fails when a figure is shown at fewer than
+85 px per figure inch); one that needs the page's whole width says so with the
+cell tag ``full-width``.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +19,13 @@ import numpy as np
 #: Line style per loss: the plain L2 loss dashed, every Sobolev loss solid (as in the paper).
 LINESTYLES = {"l2": "--", "h1": "-", "h2": "-"}
 
+#: The widest figure, in inches, that the text column shows at full size.
+COLUMN_WIDTH = 7.5
+
 STYLE = {
-    "figure.figsize": (7.0, 4.0),
-    "figure.dpi": 100,
-    "savefig.dpi": 100,
+    "figure.figsize": (COLUMN_WIDTH, 4.0),
+    "figure.dpi": 150,
+    "savefig.dpi": 150,
     "axes.grid": True,
     "grid.alpha": 0.3,
     "axes.spines.top": False,
@@ -22,13 +33,27 @@ STYLE = {
     "lines.linewidth": 2.0,
     "legend.frameon": False,
     "font.size": 11,
+    "axes.titlesize": 11,
+    "axes.labelsize": 11,
+    "xtick.labelsize": 10,
+    "ytick.labelsize": 10,
+    "legend.fontsize": 10,
     "image.cmap": "viridis",
 }
 
 
 def use_book_style() -> None:
-    """Apply the book's matplotlib style (call once at the top of a chapter)."""
+    """Apply the book's matplotlib style (:func:`sobolev.config.start_chapter` calls it)."""
     mpl.rcParams.update(STYLE)
+
+
+def figure(ncols: int = 1, nrows: int = 1, *, height: float | None = None, **kwargs):
+    """``plt.subplots`` sized for the text column: :data:`COLUMN_WIDTH` wide, ``height`` inches
+    (default 3.2 per row, 4 for one panel)."""
+    if height is None:
+        height = 4.0 if nrows == 1 and ncols == 1 else 3.2 * nrows
+    kwargs.setdefault("layout", "constrained")
+    return plt.subplots(nrows, ncols, figsize=(COLUMN_WIDTH, height), **kwargs)
 
 
 def linestyle(loss: str) -> str:
@@ -37,8 +62,18 @@ def linestyle(loss: str) -> str:
     return LINESTYLES.get(key, "-")
 
 
-def band(ax: plt.Axes, x: Sequence[float], runs, *, label: str | None = None, loss: str = "h1",
-         color=None, quantiles: tuple[float, float] = (0.1, 0.9), alpha: float = 0.2, **kwargs):
+def band(
+    ax: plt.Axes,
+    x: Sequence[float],
+    runs,
+    *,
+    label: str | None = None,
+    loss: str = "h1",
+    color=None,
+    quantiles: tuple[float, float] = (0.1, 0.9),
+    alpha: float = 0.2,
+    **kwargs,
+):
     """Plot the median over runs (rows of ``runs``) with a shaded quantile band.
 
     ``runs`` has shape (n_runs, len(x)); one run draws a plain line. The line is

@@ -43,6 +43,7 @@ LOSSES = ("l2", "h1")
 # The problem: teachers, initial students, data
 # --------------------------------------------------------------------------------------------
 
+
 @dataclass
 class StudentTeacherProblem:
     """S independent student–teacher problems of dimension d with N samples each.
@@ -80,8 +81,9 @@ def _check_positive_int(value, name: str) -> int:
     return int(value)
 
 
-def make_problem(d: int, n_samples: int, seeds: Sequence[int], *, dtype=torch.float32,
-                 device="cpu") -> StudentTeacherProblem:
+def make_problem(
+    d: int, n_samples: int, seeds: Sequence[int], *, dtype=torch.float32, device="cpu"
+) -> StudentTeacherProblem:
     """Draw one problem per seed (each from its own generator, so seeds are independent).
 
     w* ~ N(0, I_d); e uniform in the ball of radius ‖w*‖ (uniform direction, radius
@@ -92,19 +94,23 @@ def make_problem(d: int, n_samples: int, seeds: Sequence[int], *, dtype=torch.fl
     n_samples = _check_positive_int(n_samples, "n_samples")
     seeds = tuple(int(s) for s in seeds)
     if not seeds or any(s < 0 for s in seeds):
-        raise ValueError(f"seeds must be a non-empty sequence of non-negative integers, got {seeds!r}")
+        raise ValueError(
+            f"seeds must be a non-empty sequence of non-negative integers, got {seeds!r}"
+        )
     w_star, w0, xs = [], [], []
     for seed in seeds:
         generator = torch.Generator().manual_seed(seed)
         teacher = torch.randn(d, generator=generator, dtype=torch.float64)
         direction = torch.randn(d, generator=generator, dtype=torch.float64)
         direction /= direction.norm()
-        radius = teacher.norm() * torch.rand((), generator=generator, dtype=torch.float64) ** (1.0 / d)
+        radius = teacher.norm() * torch.rand((), generator=generator, dtype=torch.float64) ** (
+            1.0 / d
+        )
         w_star.append(teacher)
         w0.append(teacher + radius * direction)
         xs.append(torch.randn(n_samples, d, generator=generator, dtype=torch.float64))
     w_star = torch.stack(w_star)
-    x = torch.stack(xs, dim=1)                               # (N, S, d)
+    x = torch.stack(xs, dim=1)  # (N, S, d)
     z = torch.einsum("nsd,sd->ns", x, w_star)
     value = torch.relu(z)
     slope = (z > 0).to(torch.float64)
@@ -113,13 +119,21 @@ def make_problem(d: int, n_samples: int, seeds: Sequence[int], *, dtype=torch.fl
     # stored seed-major (contiguous (S, N, d)) and handed out as an (N, S, d) view: full-batch
     # steps then multiply contiguous per-seed blocks
     x = x.transpose(0, 1).contiguous().to(**cast).transpose(0, 1)
-    return StudentTeacherProblem(w_star.to(**cast), torch.stack(w0).to(**cast), x,
-                                 value.to(**cast), slope.to(**cast), gradient.to(**cast), seeds)
+    return StudentTeacherProblem(
+        w_star.to(**cast),
+        torch.stack(w0).to(**cast),
+        x,
+        value.to(**cast),
+        slope.to(**cast),
+        gradient.to(**cast),
+        seeds,
+    )
 
 
 # --------------------------------------------------------------------------------------------
 # The vectorised student and its losses
 # --------------------------------------------------------------------------------------------
+
 
 class ReLUStudents(nn.Module):
     """R independent single-ReLU students g(x; w_r) = σ(w_rᵀx), parameter ``w`` of shape (R, d).
@@ -148,13 +162,19 @@ class ReLUStudents(nn.Module):
         return self.w.shape[1]
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if not isinstance(x, torch.Tensor) or x.ndim != 3 or x.shape[2] != self.d \
-                or self.n_students % x.shape[0] != 0:
-            raise ValueError(f"x must have shape (S, N, {self.d}) with S dividing the {self.n_students} "
-                             f"students, got {tuple(getattr(x, 'shape', ()))}")
+        if (
+            not isinstance(x, torch.Tensor)
+            or x.ndim != 3
+            or x.shape[2] != self.d
+            or self.n_students % x.shape[0] != 0
+        ):
+            raise ValueError(
+                f"x must have shape (S, N, {self.d}) with S dividing the {self.n_students} "
+                f"students, got {tuple(getattr(x, 'shape', ()))}"
+            )
         s, n, d = x.shape
         n_lrs = self.n_students // s
-        w = self.w.view(n_lrs, s, d).permute(1, 2, 0)            # (S, d, L)
+        w = self.w.view(n_lrs, s, d).permute(1, 2, 0)  # (S, d, L)
         z = torch.matmul(x, w).permute(2, 0, 1).reshape(self.n_students, n)  # (R, N)
         return z, torch.relu(z)
 
@@ -178,9 +198,13 @@ def input_gradients(model: ReLUStudents, x: torch.Tensor) -> torch.Tensor:
     return slope[..., None] * model.w[:, None, :]
 
 
-def per_row_losses(model: ReLUStudents, x: torch.Tensor, value: torch.Tensor,
-                   teacher_slope: torch.Tensor | None = None,
-                   w_star: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+def per_row_losses(
+    model: ReLUStudents,
+    x: torch.Tensor,
+    value: torch.Tensor,
+    teacher_slope: torch.Tensor | None = None,
+    w_star: torch.Tensor | None = None,
+) -> dict[str, torch.Tensor]:
     r"""The unweighted terms of (eq-st-losses) for every row, as tensors of shape (R,).
 
     ``x`` (N, S, d) and ``value`` (N, S) = g(x; w*) are the data of S seeds; row r uses seed
@@ -200,20 +224,26 @@ def per_row_losses(model: ReLUStudents, x: torch.Tensor, value: torch.Tensor,
         raise ValueError(f"x must have shape (N, S, d), got {tuple(getattr(x, 'shape', ()))}")
     n, s, d = x.shape
     if model.n_students % s != 0 or model.d != d:
-        raise ValueError(f"x has {s} seeds of dimension {d}; the model's {model.n_students} rows of "
-                         f"dimension {model.d} must be a multiple of the seeds")
+        raise ValueError(
+            f"x has {s} seeds of dimension {d}; the model's {model.n_students} rows of "
+            f"dimension {model.d} must be a multiple of the seeds"
+        )
     if not isinstance(value, torch.Tensor) or tuple(value.shape) != (n, s):
-        raise ValueError(f"value must have shape {(n, s)}, got {tuple(getattr(value, 'shape', ()))}")
+        raise ValueError(
+            f"value must have shape {(n, s)}, got {tuple(getattr(value, 'shape', ()))}"
+        )
     if (teacher_slope is None) != (w_star is None):
         raise ValueError("teacher_slope and w_star must be given together (both or neither)")
     n_lrs = model.n_students // s
     xs = x.transpose(0, 1)
-    target = value.transpose(0, 1)                                         # (S, N), broadcast over L
+    target = value.transpose(0, 1)  # (S, N), broadcast over L
     if teacher_slope is None:
         _, g = model(xs)
         return {"l2": (g.view(n_lrs, s, n) - target).square().mean(dim=2).reshape(-1)}
     if tuple(teacher_slope.shape) != (n, s):
-        raise ValueError(f"teacher_slope must have shape {(n, s)}, got {tuple(teacher_slope.shape)}")
+        raise ValueError(
+            f"teacher_slope must have shape {(n, s)}, got {tuple(teacher_slope.shape)}"
+        )
     if tuple(w_star.shape) != (s, d):
         raise ValueError(f"w_star must have shape {(s, d)}, got {tuple(w_star.shape)}")
     g, a = student_slopes(model, xs)
@@ -221,17 +251,26 @@ def per_row_losses(model: ReLUStudents, x: torch.Tensor, value: torch.Tensor,
     a_star = teacher_slope.transpose(0, 1)
     w = model.w.view(n_lrs, s, d)
     both = (a * a_star).mean(dim=2)
-    h1 = (both * (w - w_star).square().sum(dim=2)
-          + ((a * a).mean(dim=2) - both) * w.square().sum(dim=2)
-          + ((a_star * a_star).mean(dim=1) - both) * w_star.square().sum(dim=1))
+    h1 = (
+        both * (w - w_star).square().sum(dim=2)
+        + ((a * a).mean(dim=2) - both) * w.square().sum(dim=2)
+        + ((a_star * a_star).mean(dim=1) - both) * w_star.square().sum(dim=1)
+    )
     l2 = (g.view(n_lrs, s, n) - target).square().mean(dim=2)
     return {"l2": l2.reshape(-1), "h1": h1.reshape(-1)}
 
 
-def ensemble_loss(model: ReLUStudents, x: torch.Tensor, value: torch.Tensor,
-                  teacher_slope: torch.Tensor | None = None, w_star: torch.Tensor | None = None, *,
-                  row_scale: torch.Tensor | None = None, l2_weight: float = 0.5,
-                  h1_weight: float = 0.5) -> SobolevLoss:
+def ensemble_loss(
+    model: ReLUStudents,
+    x: torch.Tensor,
+    value: torch.Tensor,
+    teacher_slope: torch.Tensor | None = None,
+    w_star: torch.Tensor | None = None,
+    *,
+    row_scale: torch.Tensor | None = None,
+    l2_weight: float = 0.5,
+    h1_weight: float = 0.5,
+) -> SobolevLoss:
     r"""Σ_r η_r (λ₀ ℓ_{L²,r} + λ₁ ℓ_{H¹,r}): the per-row losses (eq-st-losses) scaled by ``row_scale``.
 
     With plain SGD at unit learning rate, row r then takes exactly the step of SGD with
@@ -246,17 +285,22 @@ def ensemble_loss(model: ReLUStudents, x: torch.Tensor, value: torch.Tensor,
         per_row = per_row + h1_weight * terms["h1"]
     if row_scale is not None:
         if tuple(row_scale.shape) != (model.n_students,):
-            raise ValueError(f"row_scale must have shape ({model.n_students},), got {tuple(row_scale.shape)}")
+            raise ValueError(
+                f"row_scale must have shape ({model.n_students},), got {tuple(row_scale.shape)}"
+            )
         per_row = per_row * row_scale
     weights = {"l2": float(l2_weight)}
     if "h1" in terms:
         weights["h1"] = float(h1_weight)
-    return SobolevLoss(total=per_row.sum(), terms={k: v.mean() for k, v in terms.items()}, weights=weights)
+    return SobolevLoss(
+        total=per_row.sum(), terms={k: v.mean() for k, v in terms.items()}, weights=weights
+    )
 
 
 # --------------------------------------------------------------------------------------------
 # SGD sweeps
 # --------------------------------------------------------------------------------------------
+
 
 @dataclass
 class SGDRun:
@@ -297,13 +341,24 @@ def log_steps(steps: int, per_decade: int = 12) -> np.ndarray:
     steps = int(steps)
     if steps < 1:
         return np.array([0])
-    grid = np.unique(np.round(np.logspace(0, math.log10(steps), max(2, int(per_decade * math.log10(steps)) + 2))))
+    grid = np.unique(
+        np.round(np.logspace(0, math.log10(steps), max(2, int(per_decade * math.log10(steps)) + 2)))
+    )
     return np.unique(np.concatenate([[0], grid.astype(int), [steps]]))
 
 
-def _train_group(problem: StudentTeacherProblem, loss: str, lrs: Sequence[float], *, steps: int,
-                 batch_size: int | None, seed: int, l2_weight: float, h1_weight: float,
-                 per_decade: int):
+def _train_group(
+    problem: StudentTeacherProblem,
+    loss: str,
+    lrs: Sequence[float],
+    *,
+    steps: int,
+    batch_size: int | None,
+    seed: int,
+    l2_weight: float,
+    h1_weight: float,
+    per_decade: int,
+):
     """One ``train`` call for all seeds × ``lrs``; returns (error, l2, h1, loss_steps, seconds)."""
     s = problem.n_seeds
     n_lrs = len(lrs)
@@ -319,9 +374,19 @@ def _train_group(problem: StudentTeacherProblem, loss: str, lrs: Sequence[float]
 
     def loss_fn(m, x, value, slope):
         if loss == "l2":
-            return ensemble_loss(m, x, value, row_scale=scale, l2_weight=l2_weight, h1_weight=h1_weight)
-        return ensemble_loss(m, x, value, slope, problem.w_star, row_scale=scale,
-                             l2_weight=l2_weight, h1_weight=h1_weight)
+            return ensemble_loss(
+                m, x, value, row_scale=scale, l2_weight=l2_weight, h1_weight=h1_weight
+            )
+        return ensemble_loss(
+            m,
+            x,
+            value,
+            slope,
+            problem.w_star,
+            row_scale=scale,
+            l2_weight=l2_weight,
+            h1_weight=h1_weight,
+        )
 
     def evaluate(m):
         errors.append((m.w - teacher).norm(dim=1))
@@ -332,10 +397,20 @@ def _train_group(problem: StudentTeacherProblem, loss: str, lrs: Sequence[float]
             h1_values.append(0.5 * terms["h1"].detach())
         return float(errors[-1].median())
 
-    history = train(model, loss_fn, (problem.x, problem.value, problem.slope), steps=steps,
-                    lr=max(lrs), optimizer=lambda m: torch.optim.SGD(m.parameters(), lr=1.0),
-                    batch_size=batch_size, evaluate=evaluate, eval_every=1, seed=seed, progress=False,
-                    description=f"{loss} SGD, lr={list(lrs)}, batch={batch_size}")
+    history = train(
+        model,
+        loss_fn,
+        (problem.x, problem.value, problem.slope),
+        steps=steps,
+        lr=max(lrs),
+        optimizer=lambda m: torch.optim.SGD(m.parameters(), lr=1.0),
+        batch_size=batch_size,
+        evaluate=evaluate,
+        eval_every=1,
+        seed=seed,
+        progress=False,
+        description=f"{loss} SGD, lr={list(lrs)}, batch={batch_size}",
+    )
     shape = (n_lrs, s, -1)
     error = torch.stack(errors, dim=1).reshape(shape).cpu().numpy()
     l2 = torch.stack(l2_values, dim=1).reshape(shape).cpu().numpy()
@@ -344,9 +419,18 @@ def _train_group(problem: StudentTeacherProblem, loss: str, lrs: Sequence[float]
     return error, l2, h1, marks, seconds
 
 
-def run_sgd(problem: StudentTeacherProblem, loss: str, lrs: Sequence[float], *, steps: int,
-            batch_size: int | None = None, seed: int = 0, l2_weight: float = 0.5, h1_weight: float = 0.5,
-            per_decade: int = 12) -> SGDRun:
+def run_sgd(
+    problem: StudentTeacherProblem,
+    loss: str,
+    lrs: Sequence[float],
+    *,
+    steps: int,
+    batch_size: int | None = None,
+    seed: int = 0,
+    l2_weight: float = 0.5,
+    h1_weight: float = 0.5,
+    per_decade: int = 12,
+) -> SGDRun:
     """SGD on (eq-st-losses) for every seed of ``problem`` and every learning rate in ``lrs``.
 
     ``loss`` is ``"l2"`` (values only) or ``"h1"`` (values and input gradients). All learning
@@ -361,11 +445,19 @@ def run_sgd(problem: StudentTeacherProblem, loss: str, lrs: Sequence[float], *, 
         raise ValueError(f"loss={loss!r} is unknown; expected one of {', '.join(LOSSES)}")
     lrs = tuple(float(lr) for lr in lrs)
     if not lrs or not all(lr > 0 and math.isfinite(lr) for lr in lrs):
-        raise ValueError(f"lrs must be a non-empty sequence of positive learning rates, got {lrs!r}")
+        raise ValueError(
+            f"lrs must be a non-empty sequence of positive learning rates, got {lrs!r}"
+        )
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
-    kwargs = dict(steps=steps, batch_size=batch_size, seed=seed, l2_weight=l2_weight,
-                  h1_weight=h1_weight, per_decade=per_decade)
+    kwargs = dict(
+        steps=steps,
+        batch_size=batch_size,
+        seed=seed,
+        l2_weight=l2_weight,
+        h1_weight=h1_weight,
+        per_decade=per_decade,
+    )
     s = problem.n_seeds
     marks = log_steps(steps, per_decade)
     error = np.full((len(lrs), s, steps + 1), np.nan)
@@ -393,8 +485,19 @@ def run_sgd(problem: StudentTeacherProblem, loss: str, lrs: Sequence[float], *, 
         seconds += sec
 
     run_group(list(np.argsort(lrs)))
-    return SGDRun(loss=loss, lrs=lrs, batch_size=batch_size, steps=steps, error=error, loss_steps=marks,
-                  l2_loss=l2, h1_loss=h1, diverged=diverged, seconds=seconds, messages=messages)
+    return SGDRun(
+        loss=loss,
+        lrs=lrs,
+        batch_size=batch_size,
+        steps=steps,
+        error=error,
+        loss_steps=marks,
+        l2_loss=l2,
+        h1_loss=h1,
+        diverged=diverged,
+        seconds=seconds,
+        messages=messages,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -448,7 +551,8 @@ def flow_error(loss: str, w0, w_star, times, *, moving_boundary: bool = False) -
     w0 = np.asarray(w0, dtype=float)
     w_star = np.asarray(w_star, dtype=float)
     t_end = float(times.max()) if times.max() > 0 else 1.0
-    flow = integrate_flow(FLOW_TERMS[loss], w0, w_star, t_end, moving_boundary=moving_boundary,
-                          n_eval=400)
+    flow = integrate_flow(
+        FLOW_TERMS[loss], w0, w_star, t_end, moving_boundary=moving_boundary, n_eval=400
+    )
     log_v = np.log(np.maximum(flow.V, 1e-300))
     return np.sqrt(np.exp(np.interp(times, flow.t, log_v)))

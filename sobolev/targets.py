@@ -92,6 +92,7 @@ class Target:
 
 # --- Ackley -----------------------------------------------------------------
 
+
 def _ackley(x: Array) -> Array:
     s = torch.sqrt(0.5 * (x**2).sum(dim=1))
     c = 0.5 * torch.cos(2 * math.pi * x).sum(dim=1)
@@ -110,13 +111,17 @@ def _ackley_gradient(x: Array) -> Array:
 
 
 ACKLEY = Target(
-    name="ackley", d=2, domain=((-2.0, 2.0), (-2.0, 2.0)),
-    _value=_ackley, _gradient=_ackley_gradient,
+    name="ackley",
+    d=2,
+    domain=((-2.0, 2.0), (-2.0, 2.0)),
+    _value=_ackley,
+    _gradient=_ackley_gradient,
     formula=r"-20\exp(-0.2\sqrt{0.5(x^2+y^2)}) - \exp(0.5(\cos 2\pi x + \cos 2\pi y)) + e + 20",
 )
 
 
 # --- the activation experiment's f(x, y) ------------------------------------
+
 
 def _act(x: Array) -> Array:
     a, b = x[:, 0], x[:, 1]
@@ -136,13 +141,18 @@ def _act_hessian(x: Array) -> Array:
 
 
 ACTIVATION_TARGET = Target(
-    name="activation_target", d=2, domain=((1.0, 4.0), (-3.0, 4.0)),
-    _value=_act, _gradient=_act_gradient, _hessian=_act_hessian,
+    name="activation_target",
+    d=2,
+    domain=((1.0, 4.0), (-3.0, 4.0)),
+    _value=_act,
+    _gradient=_act_gradient,
+    _hessian=_act_hessian,
     formula=r"\sin(10(x+y)) + (x-y)^2 - 1.5x + 2.5y + 1",
 )
 
 
 # --- f1 and f2 (Figure 4) ---------------------------------------------------
+
 
 def _f1(x: Array) -> Array:
     t = x[:, 0]
@@ -151,18 +161,26 @@ def _f1(x: Array) -> Array:
 
 def _f1_gradient(x: Array) -> Array:
     t = x[:, 0]
-    return (2 * math.pi * torch.cos(2 * math.pi * t) + 20 * math.pi * torch.cos(20 * math.pi * t))[:, None]
+    return (2 * math.pi * torch.cos(2 * math.pi * t) + 20 * math.pi * torch.cos(20 * math.pi * t))[
+        :, None
+    ]
 
 
 def _f1_hessian(x: Array) -> Array:
     t = x[:, 0]
-    out = -4 * math.pi**2 * torch.sin(2 * math.pi * t) - 400 * math.pi**2 * torch.sin(20 * math.pi * t)
+    out = -4 * math.pi**2 * torch.sin(2 * math.pi * t) - 400 * math.pi**2 * torch.sin(
+        20 * math.pi * t
+    )
     return out[:, None, None]
 
 
 F1 = Target(
-    name="f1", d=1, domain=((-1.0, 1.0),),
-    _value=_f1, _gradient=_f1_gradient, _hessian=_f1_hessian,
+    name="f1",
+    d=1,
+    domain=((-1.0, 1.0),),
+    _value=_f1,
+    _gradient=_f1_gradient,
+    _hessian=_f1_hessian,
     formula=r"\sin(2\pi x) + \sin(20\pi x)",
 )
 
@@ -185,8 +203,12 @@ def _f2_hessian(x: Array) -> Array:
 
 
 F2 = Target(
-    name="f2", d=1, domain=((0.0, 2.0),),
-    _value=_f2, _gradient=_f2_gradient, _hessian=_f2_hessian,
+    name="f2",
+    d=1,
+    domain=((0.0, 2.0),),
+    _value=_f2,
+    _gradient=_f2_gradient,
+    _hessian=_f2_hessian,
     formula=r"x + \sin(2\pi x^4)",
 )
 
@@ -194,6 +216,7 @@ TARGETS = {t.name: t for t in (ACKLEY, ACTIVATION_TARGET, F1, F2)}
 
 
 # --- a smooth 1-D target for worked examples --------------------------------
+
 
 def _wave(x: Array) -> Array:
     t = x[:, 0]
@@ -211,8 +234,12 @@ def _wave_hessian(x: Array) -> Array:
 
 
 WAVE = Target(
-    name="wave", d=1, domain=((-1.0, 1.0),),
-    _value=_wave, _gradient=_wave_gradient, _hessian=_wave_hessian,
+    name="wave",
+    d=1,
+    domain=((-1.0, 1.0),),
+    _value=_wave,
+    _gradient=_wave_gradient,
+    _hessian=_wave_hessian,
     formula=r"\sin(3x) + \tfrac12\cos(7x)",
 )
 

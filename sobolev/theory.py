@@ -71,12 +71,29 @@ MOVING_BOUNDARY_TERMS = ("relu_h1", "relu2_h2")
 _ACROSS_EPS = 1e-8  # |sin θ| below which w is taken to lie on the line of w*
 
 __all__ = [
-    "TERMS", "MOVING_BOUNDARY_TERMS", "angle", "population_loss", "population_gradient",
-    "flow_rhs", "dV_dt",
-    "m1_printed", "m1_corrected", "m2_printed", "m2_corrected",
-    "m_i1_printed", "m_i1_corrected", "m_i2_printed", "m_i2_corrected",
-    "m_i3_printed", "m_i3_corrected", "descent_identity",
-    "sample_pair", "monte_carlo_gradient", "monte_carlo_loss", "monte_carlo_mse", "loglog_slope",
+    "TERMS",
+    "MOVING_BOUNDARY_TERMS",
+    "angle",
+    "population_loss",
+    "population_gradient",
+    "flow_rhs",
+    "dV_dt",
+    "m1_printed",
+    "m1_corrected",
+    "m2_printed",
+    "m2_corrected",
+    "m_i1_printed",
+    "m_i1_corrected",
+    "m_i2_printed",
+    "m_i2_corrected",
+    "m_i3_printed",
+    "m_i3_corrected",
+    "descent_identity",
+    "sample_pair",
+    "monte_carlo_gradient",
+    "monte_carlo_loss",
+    "monte_carlo_mse",
+    "loglog_slope",
 ]
 
 
@@ -122,7 +139,9 @@ def _check_pair(w, w_star):
     """Validate ``w``, ``w_star``; return (backend, w, w_star) as float arrays of one type."""
     for name, t in (("w", w), ("w_star", w_star)):
         if not isinstance(t, (np.ndarray, torch.Tensor)):
-            raise ValueError(f"{name} must be a 1-D numpy array or torch tensor, got {type(t).__name__}")
+            raise ValueError(
+                f"{name} must be a 1-D numpy array or torch tensor, got {type(t).__name__}"
+            )
     if isinstance(w, torch.Tensor) != isinstance(w_star, torch.Tensor):
         raise ValueError(
             f"w and w_star must both be numpy arrays or both torch tensors, got "
@@ -134,11 +153,15 @@ def _check_pair(w, w_star):
         if t.shape[0] < 2:
             raise ValueError(f"{name} must have length d >= 2, got length {t.shape[0]}")
     if w.shape[0] != w_star.shape[0]:
-        raise ValueError(f"w and w_star must have the same length, got {w.shape[0]} and {w_star.shape[0]}")
+        raise ValueError(
+            f"w and w_star must have the same length, got {w.shape[0]} and {w_star.shape[0]}"
+        )
     is_torch = isinstance(w, torch.Tensor)
     if is_torch:
         if w.device != w_star.device:
-            raise ValueError(f"w and w_star must be on one device, got {w.device} and {w_star.device}")
+            raise ValueError(
+                f"w and w_star must be on one device, got {w.device} and {w_star.device}"
+            )
         for name, t in (("w", w), ("w_star", w_star)):
             if t.is_complex():
                 raise ValueError(f"{name} must be real, got dtype {t.dtype}")
@@ -419,7 +442,11 @@ def descent_identity(term, w, w_star, *, version="corrected", moving_boundary=Fa
     q = np.array([b, a])
     printed = version == "printed"
     if term == "relu_l2":
-        return float(q @ m1_printed(theta) @ q) if printed else float(q @ m1_corrected(theta) @ q / (4 * np.pi))
+        return (
+            float(q @ m1_printed(theta) @ q)
+            if printed
+            else float(q @ m1_corrected(theta) @ q / (4 * np.pi))
+        )
     if term == "relu_h1":
         if printed:
             return float(q @ m2_printed(theta) @ q)
@@ -437,7 +464,9 @@ def descent_identity(term, w, w_star, *, version="corrected", moving_boundary=Fa
     square = np.pi * (a**2 - dot) ** 2
     if printed:
         return float(4 / np.pi * (square + dot * (q @ m_i3_printed(theta) @ q)))
-    return float(4 / np.pi * (square + 0.5 * dot * (q @ m_i3_corrected(theta, moving_boundary) @ q)))
+    return float(
+        4 / np.pi * (square + 0.5 * dot * (q @ m_i3_corrected(theta, moving_boundary) @ q))
+    )
 
 
 # --------------------------------------------------------------------------- sampling and Monte Carlo
@@ -468,7 +497,11 @@ def sample_pair(d, rng, *, inside=True, max_tries=10_000):
 
 
 _TERM_PARTS = {  # term -> (power of the neuron, Sobolev order of the term)
-    "relu_l2": (1, 0), "relu_h1": (1, 1), "relu2_l2": (2, 0), "relu2_h1": (2, 1), "relu2_h2": (2, 2),
+    "relu_l2": (1, 0),
+    "relu_h1": (1, 1),
+    "relu2_l2": (2, 0),
+    "relu2_h1": (2, 1),
+    "relu2_h2": (2, 2),
 }
 
 
@@ -490,9 +523,11 @@ def _monte_carlo_running(term, w, w_star, sizes, seed, chunk, want_gradient):
     power, order = _TERM_PARTS[term]
     student = SingleNeuron(torch.as_tensor(np.asarray(w, dtype=float)), power=power)
     teacher = SingleNeuron(torch.as_tensor(np.asarray(w_star, dtype=float)), power=power)
-    weights = {"l2_weight": 0.5 if order == 0 else 0.0,
-               "h1_weight": 0.5 if order == 1 else 0.0,
-               "h2_weight": 0.5 if order == 2 else 0.0}
+    weights = {
+        "l2_weight": 0.5 if order == 0 else 0.0,
+        "h1_weight": 0.5 if order == 1 else 0.0,
+        "h2_weight": 0.5 if order == 2 else 0.0,
+    }
     generator = torch.Generator().manual_seed(int(seed))
     d = student.d
     total_loss, total_grad, done = 0.0, torch.zeros(d, dtype=torch.float64), 0
@@ -503,7 +538,9 @@ def _monte_carlo_running(term, w, w_star, sizes, seed, chunk, want_gradient):
             x = torch.randn(n, d, dtype=torch.float64, generator=generator)
             value, gradient, hessian = input_derivatives(teacher, x, order=order)
             loss = sobolev_loss(
-                student, x, value.detach(),
+                student,
+                x,
+                value.detach(),
                 None if order < 1 else gradient.detach(),
                 None if order < 2 else hessian.detach(),
                 **weights,
@@ -552,7 +589,9 @@ def monte_carlo_mse(term, d, sizes, repeats, *, seed=0, moving_boundary=False, r
         w, w_star = sample_pair(d, rng)
         exact = population_gradient(term, w, w_star, moving_boundary=moving_boundary)
         scale = float(np.mean(exact**2)) if relative else 1.0
-        estimates = _monte_carlo_running(term, w, w_star, sizes, int(rng.integers(2**31)), 100_000, True)
+        estimates = _monte_carlo_running(
+            term, w, w_star, sizes, int(rng.integers(2**31)), 100_000, True
+        )
         out[r] = [float(np.mean((e - exact) ** 2)) / scale for e in estimates]
     return out
 
@@ -565,6 +604,8 @@ def loglog_slope(sizes, errors):
     errors = np.atleast_2d(np.asarray(errors, dtype=float))
     sizes = np.asarray(sizes, dtype=float)
     if errors.shape[1] != sizes.size or sizes.size < 2:
-        raise ValueError(f"errors must have shape (repeats, {sizes.size}) with at least 2 sizes, "
-                         f"got {errors.shape}")
+        raise ValueError(
+            f"errors must have shape (repeats, {sizes.size}) with at least 2 sizes, "
+            f"got {errors.shape}"
+        )
     return float(np.polyfit(np.log(sizes), np.log(errors.mean(axis=0)), 1)[0])

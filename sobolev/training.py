@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .config import in_ci
+from .config import check_int, in_ci, seed_everything
 from .losses import SobolevLoss
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
@@ -76,7 +76,7 @@ def _batches(n: int, batch_size: int | None, generator: torch.Generator, device)
     while True:
         order = torch.randperm(n, generator=generator).to(device)
         for start in range(0, n - batch_size + 1, batch_size):
-            yield order[start:start + batch_size]
+            yield order[start : start + batch_size]
 
 
 def train(
@@ -116,7 +116,9 @@ def train(
             f"optimizer={optimizer!r} is unknown; expected one of {', '.join(OPTIMIZERS)} "
             "or a callable model -> torch.optim.Optimizer"
         )
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+    if batch_size is not None and (
+        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
+    ):
         raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
     if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 1:
         raise ValueError(f"eval_every must be a positive integer, got {eval_every!r}")
@@ -128,7 +130,11 @@ def train(
         if t.shape[0] != n:
             raise ValueError(f"every tensor in data must have {n} rows, got one with {t.shape[0]}")
     device = present[0].device
-    opt = optimizer(model) if callable(optimizer) else OPTIMIZERS[optimizer](model.parameters(), lr=lr)
+    opt = (
+        optimizer(model)
+        if callable(optimizer)
+        else OPTIMIZERS[optimizer](model.parameters(), lr=lr)
+    )
     generator = torch.Generator().manual_seed(seed)
     batches = _batches(n, batch_size, generator, device)
     history = History()
@@ -203,3 +209,43 @@ def train(
     if bar is not None:
         bar.close()
     return history
+
+
+def train_runs(
+    make_model: Callable[[], torch.nn.Module],
+    methods: dict[str, tuple[Callable, Sequence]],
+    seeds: Sequence[int],
+    **train_kwargs,
+) -> tuple[dict[str, list[History]], dict[str, list[torch.nn.Module]]]:
+    """Train one fresh model per (method, seed): the seed × method loop of the chapters.
+
+    ``methods`` maps a name to ``(loss_fn, data)``. For each seed, every method
+    starts from the same initial network (:func:`sobolev.config.seed_everything`
+    before ``make_model()``) and the same mini-batch order (``seed=seed``);
+    ``train_kwargs`` go to :func:`train`. Returns ``histories[name]`` and
+    ``models[name]``, lists in the order of ``seeds``.
+    """
+
+    if not methods:
+        raise ValueError("methods must name at least one (loss_fn, data) pair")
+    seeds = [check_int(s, "seed", minimum=0) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds must hold at least one seed")
+    histories: dict[str, list[History]] = {name: [] for name in methods}
+    models: dict[str, list[torch.nn.Module]] = {name: [] for name in methods}
+    for seed in seeds:
+        for name, (loss_fn, data) in methods.items():
+            seed_everything(seed)
+            model = make_model()
+            histories[name].append(
+                train(
+                    model,
+                    loss_fn,
+                    data,
+                    seed=seed,
+                    description=f"{name}, seed {seed}",
+                    **train_kwargs,
+                )
+            )
+            models[name].append(model)
+    return histories, models

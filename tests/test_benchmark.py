@@ -9,8 +9,9 @@ from sobolev.networks import MLP
 
 
 def test_step_times_orders_known_sleeps():
-    times = step_times({"short": lambda: time.sleep(0.001), "long": lambda: time.sleep(0.01)},
-                       repeats=5, warmup=1)
+    times = step_times(
+        {"short": lambda: time.sleep(0.001), "long": lambda: time.sleep(0.01)}, repeats=5, warmup=1
+    )
     assert times["long"] > 3 * times["short"]
 
 
@@ -18,7 +19,9 @@ def test_training_step_changes_the_parameters():
     model = MLP([1, 8, 1])
     x = torch.rand(16, 1)
     before = [p.clone() for p in model.parameters()]
-    step = training_step(model, sobolev_loss, (x, torch.sin(x[:, 0])), torch.optim.Adam(model.parameters(), 1e-2))
+    step = training_step(
+        model, sobolev_loss, (x, torch.sin(x[:, 0])), torch.optim.Adam(model.parameters(), 1e-2)
+    )
     step()
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
 

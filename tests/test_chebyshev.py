@@ -148,7 +148,7 @@ def test_gradient_2d_with_different_axes():
 
 def test_finite_differences_exact_on_quadratics_on_any_points():
     rng = np.random.default_rng(1)
-    x = np.sort(rng.uniform(-1, 1, 12))[::-1]   # descending, irregular
+    x = np.sort(rng.uniform(-1, 1, 12))[::-1]  # descending, irregular
     p = Polynomial([0.3, -1.2, 2.5])
     np.testing.assert_allclose(finite_difference_matrix(x) @ p(x), p.deriv()(x), atol=1e-10)
     # a cubic is not differentiated exactly (so the scheme is exactly second order)

@@ -4,8 +4,13 @@ import numpy as np
 import pytest
 
 from sobolev import theory
-from sobolev.flows import (curvature_at_optimum, gradient_descent, hessian_at_optimum,
-                           integrate_flow, time_to_reach)
+from sobolev.flows import (
+    curvature_at_optimum,
+    gradient_descent,
+    hessian_at_optimum,
+    integrate_flow,
+    time_to_reach,
+)
 
 W_STAR = np.array([0.6, -0.8, 0.0])
 INSIDE = np.array([0.9, -0.2, 0.3])  # ||w - w*|| = 0.73 < ||w*|| = 1
@@ -27,8 +32,10 @@ def test_flow_matches_explicit_euler_with_tiny_steps():
     assert np.allclose(flow.w[-1], w, atol=2e-4)  # Euler is first order: error ~ dt * t_end * |w''|
 
 
-@pytest.mark.parametrize("terms", [["relu_l2"], ["relu_l2", "relu_h1"], ["relu2_l2"],
-                                   ["relu2_l2", "relu2_h1", "relu2_h2"]])
+@pytest.mark.parametrize(
+    "terms",
+    [["relu_l2"], ["relu_l2", "relu_h1"], ["relu2_l2"], ["relu2_l2", "relu2_h1", "relu2_h2"]],
+)
 def test_V_decreases_monotonically_inside_the_ball(terms):
     rng = np.random.default_rng(0)
     for _ in range(2):
@@ -41,8 +48,9 @@ def test_V_decreases_monotonically_inside_the_ball(terms):
 
 def test_kinked_flow_aligns_in_finite_time_and_the_smooth_one_does_not():
     kinked = integrate_flow(["relu_l2", "relu_h1"], INSIDE, W_STAR, 20.0, n_eval=100)
-    smooth = integrate_flow(["relu_l2", "relu_h1"], INSIDE, W_STAR, 20.0, n_eval=100,
-                            moving_boundary=False)
+    smooth = integrate_flow(
+        ["relu_l2", "relu_h1"], INSIDE, W_STAR, 20.0, n_eval=100, moving_boundary=False
+    )
     assert kinked.t_aligned is not None and 0 < kinked.t_aligned < 5
     assert smooth.t_aligned is None
     # after alignment only the component along w* decays, at rate 2 (Hessian 1 along w*)
@@ -61,8 +69,12 @@ def test_hessian_matches_second_differences_of_the_loss_and_closed_form(terms):
     for i in range(d):
         for k in range(d):
             ei, ek = h * np.eye(d)[i], h * np.eye(d)[k]
-            second[i, k] = (loss(w_star + ei + ek) - loss(w_star + ei - ek)
-                            - loss(w_star - ei + ek) + loss(w_star - ei - ek)) / (4 * h * h)
+            second[i, k] = (
+                loss(w_star + ei + ek)
+                - loss(w_star + ei - ek)
+                - loss(w_star - ei + ek)
+                + loss(w_star - ei - ek)
+            ) / (4 * h * h)
     assert np.allclose(hess, second, atol=1e-4 * np.abs(hess).max())
     curv = curvature_at_optimum(terms, w_star)
     unit = w_star / np.linalg.norm(w_star)

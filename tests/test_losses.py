@@ -23,10 +23,13 @@ def hand_derivatives(model, x):
     a, b = model.a.detach(), model.b.detach()
     x0, x1 = x[:, 0], x[:, 1]
     grad = torch.stack([2 * a * x0 * x1, a * x0**2 + b * torch.cos(x1)], 1)
-    hess = torch.stack([
-        torch.stack([2 * a * x1, 2 * a * x0], 1),
-        torch.stack([2 * a * x0, -b * torch.sin(x1)], 1),
-    ], 1)
+    hess = torch.stack(
+        [
+            torch.stack([2 * a * x1, 2 * a * x0], 1),
+            torch.stack([2 * a * x0, -b * torch.sin(x1)], 1),
+        ],
+        1,
+    )
     return grad, hess
 
 
@@ -65,7 +68,9 @@ def test_loss_terms_and_weights():
     with torch.no_grad():
         u = model(x)[:, 0]
     value, gradient, hessian = u + 0.1, grad_ref + 0.2, hess_ref - 0.3
-    loss = sobolev_loss(model, x, value, gradient, hessian, l2_weight=0.5, h1_weight=2.0, h2_weight=3.0)
+    loss = sobolev_loss(
+        model, x, value, gradient, hessian, l2_weight=0.5, h1_weight=2.0, h2_weight=3.0
+    )
     assert math.isclose(loss.terms["l2"].item(), 0.01, rel_tol=1e-12)
     assert math.isclose(loss.terms["h1"].item(), 2 * 0.04, rel_tol=1e-12)
     assert math.isclose(loss.terms["h2"].item(), 4 * 0.09, rel_tol=1e-12)
@@ -84,11 +89,17 @@ def test_h1_distance_of_a_network_to_itself_is_zero():
 def test_parameter_gradients_flow_through_every_term():
     torch.manual_seed(0)
     x = torch.rand(64, 2)
-    for term, kwargs in [("l2", {}), ("h1", {"gradient": torch.zeros(64, 2)}),
-                         ("h2", {"gradient": torch.zeros(64, 2), "hessian": torch.zeros(64, 2, 2)})]:
+    for term, kwargs in [
+        ("l2", {}),
+        ("h1", {"gradient": torch.zeros(64, 2)}),
+        ("h2", {"gradient": torch.zeros(64, 2), "hessian": torch.zeros(64, 2, 2)}),
+    ]:
         model = MLP([2, 16, 16, 1], "tanh")
-        weights = {"l2_weight": float(term == "l2"), "h1_weight": float(term == "h1"),
-                   "h2_weight": float(term == "h2")}
+        weights = {
+            "l2_weight": float(term == "l2"),
+            "h1_weight": float(term == "h1"),
+            "h2_weight": float(term == "h2"),
+        }
         sobolev_loss(model, x, torch.zeros(64), **kwargs, **weights).total.backward()
         grads = [p.grad for p in model.parameters()]
         assert all(g is not None and torch.isfinite(g).all() for g in grads)

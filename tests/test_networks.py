@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from sobolev.networks import ACTIVATIONS, MLP, FourierFeatureNetwork, Siren, SingleNeuron
+from sobolev.networks import ACTIVATIONS, MLP, FourierFeatureNetwork, SingleNeuron, Siren
 
 
 @pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
@@ -12,7 +12,12 @@ def test_mlp_shapes_and_layers(activation):
     net = MLP([2, 64, 64, 64, 1], activation)
     assert net(torch.randn(7, 2)).shape == (7, 1)
     linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
-    assert [(m.in_features, m.out_features) for m in linears] == [(2, 64), (64, 64), (64, 64), (64, 1)]
+    assert [(m.in_features, m.out_features) for m in linears] == [
+        (2, 64),
+        (64, 64),
+        (64, 64),
+        (64, 1),
+    ]
 
 
 def test_activations_compute_what_they_say():

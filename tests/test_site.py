@@ -24,9 +24,37 @@ SHOTS = ROOT / "_build" / "screenshots"
 SKIP = {"genindex.html", "search.html", "index.html"}
 
 
+#: The elements of the text column that are wider than it, or clipped inside it (scrolled):
+#: display equations, tables, code, outputs, figures. Returns one description per element.
+OVERFLOW_JS = """() => {
+  const column = document.querySelector('article.bd-article') || document.querySelector('main');
+  if (!column) return [];
+  const right = column.getBoundingClientRect().right + 1;
+  const selector = 'mjx-container[display="true"], div.math, table, pre, img, figure, '
+                 + 'div.cell_output, div.output, div.highlight, div.admonition, div.proof';
+  const wide = [];
+  for (const el of column.querySelectorAll(selector)) {
+    const box = el.getBoundingClientRect();
+    if (box.width === 0 || box.height === 0) continue;   // hidden (e.g. a collapsed input)
+    const clipped = el.clientWidth > 0 && el.scrollWidth > el.clientWidth + 2;
+    if (box.right > right || clipped) {
+      wide.push(`${el.tagName.toLowerCase()}.${[...el.classList].join('.')} right=${Math.round(box.right)} `
+                + `column=${Math.round(right)} scroll=${el.scrollWidth}/${el.clientWidth}: `
+                + el.textContent.replace(/\\s+/g, ' ').trim().slice(0, 60));
+    }
+  }
+  return wide;
+}"""
+
+
 def chromium_path() -> str | None:
-    for candidate in (os.environ.get("CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser",
-                      shutil.which("chromium"), shutil.which("google-chrome")):
+    for candidate in (
+        os.environ.get("CHROMIUM"),
+        "/usr/bin/chromium",
+        "/usr/bin/chromium-browser",
+        shutil.which("chromium"),
+        shutil.which("google-chrome"),
+    ):
         if candidate and pathlib.Path(candidate).exists():
             return candidate
     return None
@@ -35,8 +63,11 @@ def chromium_path() -> str | None:
 def pages() -> list[pathlib.Path]:
     if not HTML.exists():
         return []
-    return sorted(p for p in HTML.rglob("*.html") if p.name not in SKIP and "_static" not in p.parts
-                  and "_sources" not in p.parts)
+    return sorted(
+        p
+        for p in HTML.rglob("*.html")
+        if p.name not in SKIP and "_static" not in p.parts and "_sources" not in p.parts
+    )
 
 
 def expected_figures(page: pathlib.Path) -> int | None:
@@ -45,14 +76,20 @@ def expected_figures(page: pathlib.Path) -> int | None:
     if not notebook.exists():
         return None
     cells = json.loads(notebook.read_text())["cells"]
-    return sum(1 for c in cells if c["cell_type"] == "code" for o in c.get("outputs", [])
-               if "image/png" in o.get("data", {}))
+    return sum(
+        1
+        for c in cells
+        if c["cell_type"] == "code"
+        for o in c.get("outputs", [])
+        if "image/png" in o.get("data", {})
+    )
 
 
 @pytest.fixture(scope="module")
 def server():
     if not (HTML / "book").exists():
         pytest.fail("the book is not built: run `make book` first")
+
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args):
             pass
@@ -73,9 +110,17 @@ def browser():
         pytest.fail("no Chromium found: install Debian's `chromium` package (or set CHROMIUM)")
     with playwright_sync.sync_playwright() as p:
         browser = p.chromium.launch(
-            executable_path=executable, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
-                  "--no-first-run", "--disable-component-update", "--disable-sync"],
+            executable_path=executable,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
         )
         yield browser
         browser.close()
@@ -107,9 +152,15 @@ def test_page_renders(page, server, browser):
     has_math = tab.evaluate("document.querySelectorAll('.math').length") > 0
     if has_math:
         loaded = tab.evaluate("!!document.querySelector('script[src*=\"mathjax\"]')")
-        raw = tab.evaluate("[...document.querySelectorAll('.math')].map(el => el.textContent.slice(0, 40))")
-        assert loaded, f"{url} has math but loads no MathJax (math in a title shown in the sidebar?): {raw[:3]}"
-        tab.wait_for_function("window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=20000)
+        raw = tab.evaluate(
+            "[...document.querySelectorAll('.math')].map(el => el.textContent.slice(0, 40))"
+        )
+        assert loaded, (
+            f"{url} has math but loads no MathJax (math in a title shown in the sidebar?): {raw[:3]}"
+        )
+        tab.wait_for_function(
+            "window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=20000
+        )
         tab.evaluate("MathJax.startup.promise")
         state = tab.evaluate("""() => {
             const math = [...document.querySelectorAll('.math')];
@@ -120,7 +171,9 @@ def test_page_renders(page, server, browser):
         }""")
         assert not state["raw"], f"math left as raw TeX on {url}: {state['raw'][:3]}"
         assert not state["errors"], f"MathJax errors on {url}: {state['errors'][:3]}"
-    text = tab.evaluate("document.querySelector('main') ? document.querySelector('main').innerText : ''")
+    text = tab.evaluate(
+        "document.querySelector('main') ? document.querySelector('main').innerText : ''"
+    )
     for marker in ("$$", "\\begin{", "{prf:", "{cite}", "```{"):
         assert marker not in text, f"unrendered {marker!r} on {url}"
     tab.wait_for_function("[...document.images].every(img => img.complete)", timeout=20000)

@@ -5,8 +5,15 @@ import torch
 from sobolev.losses import input_derivatives, sobolev_loss
 from sobolev.networks import SingleNeuron
 from sobolev.student_teacher import (
-    ReLUStudents, ensemble_loss, flow_error, input_gradients, log_steps, make_problem, per_row_losses,
-    run_sgd, stable_lrs,
+    ReLUStudents,
+    ensemble_loss,
+    flow_error,
+    input_gradients,
+    log_steps,
+    make_problem,
+    per_row_losses,
+    run_sgd,
+    stable_lrs,
 )
 from sobolev.training import train
 
@@ -17,7 +24,9 @@ def small_problem(d=4, n=300, seeds=(0, 1), dtype=torch.float64):
 
 def test_problem_starts_in_the_basin_and_seeds_are_independent():
     p = make_problem(5, 50, range(20), dtype=torch.float64)
-    assert p.x.shape == (50, 20, 5) and p.value.shape == (50, 20) and p.gradient.shape == (50, 20, 5)
+    assert (
+        p.x.shape == (50, 20, 5) and p.value.shape == (50, 20) and p.gradient.shape == (50, 20, 5)
+    )
     assert torch.all((p.w0 - p.w_star).norm(dim=1) < p.w_star.norm(dim=1))
     alone = make_problem(5, 50, [7], dtype=torch.float64)
     assert torch.equal(alone.w_star[0], p.w_star[7]) and torch.equal(alone.x[:, 0], p.x[:, 7])
@@ -30,7 +39,7 @@ def test_problem_starts_in_the_basin_and_seeds_are_independent():
 def test_students_equal_single_neurons_and_the_hand_formula():
     p = small_problem()
     s = p.n_seeds
-    w = torch.cat([p.w0, p.w_star + 0.3, -p.w0])              # L = 3 rows per seed
+    w = torch.cat([p.w0, p.w_star + 0.3, -p.w0])  # L = 3 rows per seed
     students = ReLUStudents(w)
     xs = p.x.transpose(0, 1)
     _, values = students(xs)
@@ -58,8 +67,14 @@ def test_ensemble_loss_and_its_gradient_equal_sobolev_loss_on_single_neurons(los
     expected_total, expected_grads = 0.0, []
     for r in range(w.shape[0]):
         neuron = SingleNeuron(w[r])
-        out = sobolev_loss(neuron, p.x[:, r % s], p.value[:, r % s],
-                           p.gradient[:, r % s] if loss == "h1" else None, l2_weight=0.5, h1_weight=0.5)
+        out = sobolev_loss(
+            neuron,
+            p.x[:, r % s],
+            p.value[:, r % s],
+            p.gradient[:, r % s] if loss == "h1" else None,
+            l2_weight=0.5,
+            h1_weight=0.5,
+        )
         (scale[r] * out.total).backward()
         expected_total += float(scale[r] * out.total.detach())
         expected_grads.append(neuron.w.grad)
@@ -76,7 +91,9 @@ def test_h1_loss_gradient_against_finite_differences():
 
     students = ReLUStudents(w)
     ensemble_loss(students, p.x, p.value, p.slope, p.w_star).total.backward()
-    eps = 1e-6  # small enough that no sample crosses w·x = 0 (the empirical loss is piecewise smooth)
+    eps = (
+        1e-6  # small enough that no sample crosses w·x = 0 (the empirical loss is piecewise smooth)
+    )
     fd = torch.zeros_like(w)
     for i in range(w.shape[1]):
         step = torch.zeros_like(w)
@@ -97,9 +114,18 @@ def test_per_row_learning_rates_equal_separate_sgd_runs():
             def loss_fn(model, x, value, gradient):
                 return sobolev_loss(model, x, value, gradient, l2_weight=0.5, h1_weight=0.5)
 
-            train(neuron, loss_fn, (p.x[:, si], p.value[:, si], p.gradient[:, si]), steps=20, lr=lr,
-                  optimizer="sgd", batch_size=32, seed=5, progress=False,
-                  evaluate=lambda m: errors.append(float((m.w - p.w_star[si]).norm())) or 0.0)
+            train(
+                neuron,
+                loss_fn,
+                (p.x[:, si], p.value[:, si], p.gradient[:, si]),
+                steps=20,
+                lr=lr,
+                optimizer="sgd",
+                batch_size=32,
+                seed=5,
+                progress=False,
+                evaluate=lambda m: errors.append(float((m.w - p.w_star[si]).norm())) or 0.0,  # noqa: B023
+            )
             assert np.allclose(run.error[li, si], errors, rtol=1e-9, atol=1e-12)
 
 

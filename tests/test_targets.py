@@ -10,7 +10,9 @@ def autograd_derivatives(target, x):
     x = x.clone().requires_grad_(True)
     value = target._value(x)
     (grad,) = torch.autograd.grad(value.sum(), x, create_graph=True)
-    rows = [torch.autograd.grad(grad[:, i].sum(), x, retain_graph=True)[0] for i in range(x.shape[1])]
+    rows = [
+        torch.autograd.grad(grad[:, i].sum(), x, retain_graph=True)[0] for i in range(x.shape[1])
+    ]
     return grad.detach(), torch.stack(rows, 1)
 
 
@@ -27,7 +29,9 @@ def test_closed_form_derivatives_match_autograd(name):
 
 def test_known_values():
     assert abs(ACKLEY.value(torch.zeros(1, 2)).item()) < 1e-14  # global minimum 0 at the origin
-    assert torch.equal(ACKLEY.gradient(torch.zeros(1, 2)), torch.zeros(1, 2))  # symmetric limit at the cusp
+    assert torch.equal(
+        ACKLEY.gradient(torch.zeros(1, 2)), torch.zeros(1, 2)
+    )  # symmetric limit at the cusp
     assert abs(F1.value(torch.tensor([[0.25]])).item() - (1.0 + np.sin(5 * np.pi))) < 1e-14
     assert abs(F2.value(torch.tensor([[1.0]])).item() - 1.0) < 1e-14
     x = torch.tensor([[1.0, -1.0]])

@@ -81,15 +81,19 @@ def _monte_carlo(d, w, w_star, seed):
     """Means and standard errors of per-sample losses and autograd gradients of every term."""
     gen = torch.Generator().manual_seed(seed)
     w_t, ws_t = torch.tensor(w), torch.tensor(w_star)
-    sums = {t: [0.0, torch.zeros(d, dtype=torch.float64), torch.zeros(d, dtype=torch.float64), 0.0]
-            for t in TERMS}
+    sums = {
+        t: [0.0, torch.zeros(d, dtype=torch.float64), torch.zeros(d, dtype=torch.float64), 0.0]
+        for t in TERMS
+    }
     for _ in range(N_SAMPLES // CHUNK):
         x = torch.randn(CHUNK, d, dtype=torch.float64, generator=gen)
         xi = torch.randn(CHUNK, d, dtype=torch.float64, generator=gen) if d > 2 else None
         w_expanded = w_t.expand(CHUNK, d).clone().requires_grad_(True)
         losses = _per_sample(x, w_expanded, ws_t, xi)
         for k, term in enumerate(TERMS):
-            (grads,) = torch.autograd.grad(losses[term].sum(), w_expanded, retain_graph=k < len(TERMS) - 1)
+            (grads,) = torch.autograd.grad(
+                losses[term].sum(), w_expanded, retain_graph=k < len(TERMS) - 1
+            )
             acc = sums[term]
             acc[0] += float(losses[term].detach().sum())
             acc[1] += grads.sum(0)
@@ -151,10 +155,13 @@ def test_moving_boundary_gradient_is_not_what_autograd_estimates(monte_carlo, te
 def test_population_gradient_matches_finite_differences(term, theta, d):
     w, w_star = _pair(d, theta, seed=d + int(100 * theta))
     h = 1e-6
-    fd = np.array([
-        (population_loss(term, w + h * e, w_star) - population_loss(term, w - h * e, w_star)) / (2 * h)
-        for e in np.eye(d)
-    ])
+    fd = np.array(
+        [
+            (population_loss(term, w + h * e, w_star) - population_loss(term, w - h * e, w_star))
+            / (2 * h)
+            for e in np.eye(d)
+        ]
+    )
     grad = population_gradient(term, w, w_star, moving_boundary=True)
     assert np.allclose(grad, fd, rtol=1e-6, atol=1e-7)
 
@@ -162,8 +169,12 @@ def test_population_gradient_matches_finite_differences(term, theta, d):
 @pytest.mark.parametrize("term", ["relu_l2", "relu2_l2", "relu2_h1"])
 def test_conventions_coincide_for_continuous_per_sample_losses(term):
     w, w_star = _pair(4, 1.1, seed=3)
-    assert np.allclose(population_gradient(term, w, w_star),
-                       population_gradient(term, w, w_star, moving_boundary=True), rtol=1e-13, atol=1e-13)
+    assert np.allclose(
+        population_gradient(term, w, w_star),
+        population_gradient(term, w, w_star, moving_boundary=True),
+        rtol=1e-13,
+        atol=1e-13,
+    )
 
 
 @pytest.mark.parametrize("moving_boundary", [False, True])
@@ -192,8 +203,9 @@ def test_types_and_dtypes_follow_the_input():
     assert isinstance(out_t, torch.Tensor) and out_t.dtype == torch.float32
     loss_t = population_loss("relu2_l2", wt, wst)
     assert isinstance(loss_t, torch.Tensor) and loss_t.ndim == 0
-    assert np.allclose(out_t.numpy(), population_gradient("relu2_h2", w, w_star, moving_boundary=True),
-                       rtol=1e-5)
+    assert np.allclose(
+        out_t.numpy(), population_gradient("relu2_h2", w, w_star, moving_boundary=True), rtol=1e-5
+    )
 
 
 def test_torch_losses_are_differentiable_and_match_the_gradient():
@@ -201,8 +213,12 @@ def test_torch_losses_are_differentiable_and_match_the_gradient():
     for term in TERMS:
         wt = torch.tensor(w, requires_grad=True)
         population_loss(term, wt, torch.tensor(w_star)).backward()
-        assert np.allclose(wt.grad.numpy(), population_gradient(term, w, w_star, moving_boundary=True),
-                           rtol=1e-10, atol=1e-12)
+        assert np.allclose(
+            wt.grad.numpy(),
+            population_gradient(term, w, w_star, moving_boundary=True),
+            rtol=1e-10,
+            atol=1e-12,
+        )
 
 
 def test_flow_rhs_and_dv_dt():
@@ -277,7 +293,11 @@ def test_sample_pair_regions():
             w, w_star = sample_pair(d, rng)
             assert np.linalg.norm(w - w_star) <= np.linalg.norm(w_star)
             w, w_star = sample_pair(d, rng, inside=False)
-            assert np.linalg.norm(w_star) <= np.linalg.norm(w - w_star) <= 3 * np.linalg.norm(w_star) + 1e-12
+            assert (
+                np.linalg.norm(w_star)
+                <= np.linalg.norm(w - w_star)
+                <= 3 * np.linalg.norm(w_star) + 1e-12
+            )
     with pytest.raises(ValueError, match="d must"):
         sample_pair(1, rng)
     with pytest.raises(ValueError, match="rng must"):
@@ -293,7 +313,9 @@ def test_package_monte_carlo_helpers_agree_with_closed_forms():
         exact = population_gradient(term, w, w_star)
         assert np.linalg.norm(grad - exact) < 0.05 * np.linalg.norm(exact), term
         loss = monte_carlo_loss(term, w, w_star, 100_000, seed=1)
-        assert abs(loss - population_loss(term, w, w_star)) < 0.05 * population_loss(term, w, w_star), term
+        assert abs(loss - population_loss(term, w, w_star)) < 0.05 * population_loss(
+            term, w, w_star
+        ), term
     errors = monte_carlo_mse("relu_l2", 3, [100, 10_000], 3, seed=0)
     assert errors.shape == (3, 2) and np.mean(errors[:, 1]) < np.mean(errors[:, 0])
     with pytest.raises(ValueError, match="n_samples"):

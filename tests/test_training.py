@@ -21,7 +21,9 @@ def test_training_records_terms_and_test_error():
     def test_error(m):
         return (m(x)[:, 0] - y).square().mean().item()
 
-    history = train(model, sobolev_loss, (x, y, dy), steps=300, lr=1e-2, evaluate=test_error, eval_every=100)
+    history = train(
+        model, sobolev_loss, (x, y, dy), steps=300, lr=1e-2, evaluate=test_error, eval_every=100
+    )
     assert history.steps == 300
     assert set(history.terms) == {"total", "l2", "h1"}
     assert history.eval_steps == [0, 100, 200, 300]
@@ -37,7 +39,16 @@ def test_minibatches_and_sgd_are_reproducible():
     def run():
         torch.manual_seed(1)
         model = MLP([1, 16, 1], "tanh")
-        history = train(model, sobolev_loss, (x, y, None), steps=50, lr=0.1, optimizer="sgd", batch_size=32, seed=3)
+        history = train(
+            model,
+            sobolev_loss,
+            (x, y, None),
+            steps=50,
+            lr=0.1,
+            optimizer="sgd",
+            batch_size=32,
+            seed=3,
+        )
         return history.term("total")
 
     first, second = run(), run()
@@ -50,8 +61,16 @@ def test_sgd_on_the_student_converges():
     x = torch.randn(2000, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     y = torch.relu(x @ w_star)
     model = SingleNeuron(w_star + torch.tensor([0.3, 0.2, -0.4], dtype=torch.float64))
-    history = train(model, lambda m, xb, yb: sobolev_loss(m, xb, yb, l2_weight=0.5), (x, y), steps=400, lr=0.5,
-                    optimizer="sgd", evaluate=lambda m: (m.w - w_star).norm().item(), eval_every=400)
+    history = train(
+        model,
+        lambda m, xb, yb: sobolev_loss(m, xb, yb, l2_weight=0.5),
+        (x, y),
+        steps=400,
+        lr=0.5,
+        optimizer="sgd",
+        evaluate=lambda m: (m.w - w_star).norm().item(),
+        eval_every=400,
+    )
     assert history.test_error[-1] < 1e-3 * history.test_error[0]
 
 
@@ -59,7 +78,9 @@ def test_divergence_raises_with_the_step():
     torch.manual_seed(0)
     x, y, dy = regression_data()
     model = MLP([1, 32, 1], "relu")
-    with pytest.raises(DivergenceError, match=r"diverged: loss term 'total' is (nan|inf) at step \d+"):
+    with pytest.raises(
+        DivergenceError, match=r"diverged: loss term 'total' is (nan|inf) at step \d+"
+    ):
         train(model, sobolev_loss, (x, 1e3 * y), steps=200, lr=1e6, optimizer="sgd")
 
 
@@ -92,3 +113,36 @@ def test_optimizer_factory_is_used():
     train(model, sobolev_loss, (x, y), steps=3, lr=1.0, optimizer=factory)
     assert seen == [model]
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_train_runs_starts_every_method_from_the_same_network():
+    from sobolev import MLP
+    from sobolev.training import train_runs
+
+    x = torch.linspace(-1, 1, 16)[:, None]
+    y = torch.sin(3 * x[:, 0])
+
+    def mse(model, x, y):
+        return (model(x)[:, 0] - y).square().mean()
+
+    initial = {}
+
+    def make_model():
+        model = MLP([1, 8, 1], "tanh")
+        initial.setdefault(len(initial), model.net[0].weight.detach().clone())
+        return model
+
+    histories, models = train_runs(
+        make_model,
+        {"a": (mse, (x, y)), "b": (mse, (x, y))},
+        [0, 1],
+        steps=3,
+        lr=1e-2,
+        progress=False,
+    )
+    assert [len(histories[k]) for k in ("a", "b")] == [2, 2]
+    assert torch.equal(initial[0], initial[1]) and not torch.equal(initial[0], initial[2])
+    # the same loss, data and seed give the same trained network
+    assert torch.equal(models["a"][0].net[0].weight, models["b"][0].net[0].weight)
+    with pytest.raises(ValueError, match="seed"):
+        train_runs(make_model, {"a": (mse, (x, y))}, [-1], steps=1, lr=1e-2)

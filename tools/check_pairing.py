@@ -25,7 +25,9 @@ def main() -> int:
         notebook = jupytext.read(nb_path)
         rendered = jupytext.writes(notebook, fmt="md:myst", config=config)
         if rendered.strip() != md.read_text().strip():
-            problems.append(f"{md.name} and {nb_path.name} differ: run `jupytext --sync {md.relative_to(ROOT)}`")
+            problems.append(
+                f"{md.name} and {nb_path.name} differ: run `jupytext --sync {md.relative_to(ROOT)}`"
+            )
     for nb_path in sorted((ROOT / "book").glob("[0-9][0-9]-*.ipynb")):
         if not nb_path.with_suffix(".md").exists():
             problems.append(f"{nb_path.name}: no paired .md source")

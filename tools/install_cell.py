@@ -1,0 +1,117 @@
+"""Write the repository URL of ``_config.yml`` into every chapter's install cell.
+
+    python tools/install_cell.py           # rewrite the install cells that differ (.md and .ipynb)
+    python tools/install_cell.py --check   # exit 1 and list the chapters whose cell differs
+
+Every chapter starts with the same hidden cell (tag ``remove-cell``) that installs
+the ``sobolev`` package on Colab when it is missing. The URL it installs from is
+``repository.url`` in ``_config.yml`` — the same URL the launch buttons use — so
+publishing the book elsewhere is a one-line change there followed by this tool
+(``make book`` runs it).
+"""
+
+from __future__ import annotations
+
+import pathlib
+import re
+import sys
+
+import nbformat
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+MARKER = "# Colab: install the book's helper package when it is missing (see the introduction)."
+
+
+def repository_url(root: pathlib.Path = ROOT) -> str:
+    config = yaml.safe_load((root / "_config.yml").read_text())
+    try:
+        url = config["repository"]["url"].strip().rstrip("/")
+    except (KeyError, TypeError, AttributeError):
+        raise SystemExit("_config.yml has no repository.url") from None
+    if not url.startswith("https://"):
+        raise SystemExit(f"repository.url in _config.yml must be an https URL, got {url!r}")
+    return url
+
+
+def install_source(url: str) -> str:
+    """The code of the install cell for ``url``."""
+    return "\n".join(
+        [
+            MARKER,
+            "try:",
+            "    import sobolev",
+            "except ImportError:",
+            f'    %pip install -q "sobolev @ git+{url}"',
+            "    import sobolev",
+        ]
+    )
+
+
+def md_cell(url: str) -> str:
+    return "```{code-cell} ipython3\n:tags: [remove-cell]\n\n" + install_source(url) + "\n```"
+
+
+CELL = re.compile(r"```\{code-cell\}[^\n]*\n(?:.*?\n)?```", re.S)
+
+
+def fix_md(text: str, url: str) -> str:
+    """``text`` (a chapter's MyST source) with its install cell made current."""
+    for match in CELL.finditer(text):
+        if MARKER in match.group(0):
+            return text[: match.start()] + md_cell(url) + text[match.end() :]
+    first = CELL.search(text)
+    if first is None:
+        return text
+    return text[: first.start()] + md_cell(url) + "\n\n" + text[first.start() :]
+
+
+def fix_ipynb(notebook: dict, url: str) -> bool:
+    """Make the install cell of ``notebook`` current in place; True if it changed."""
+    source = install_source(url)
+    for cell in notebook["cells"]:
+        if cell["cell_type"] == "code" and MARKER in "".join(cell["source"]):
+            lines = source.splitlines(keepends=True)
+            tags = cell.setdefault("metadata", {}).setdefault("tags", [])
+            changed = "".join(cell["source"]) != source or "remove-cell" not in tags
+            cell["source"] = lines
+            if "remove-cell" not in tags:
+                tags.append("remove-cell")
+            return changed
+    raise ValueError("no install cell: run the tool on the .md, then `make execute`")
+
+
+def chapters(root: pathlib.Path = ROOT) -> list[pathlib.Path]:
+    return sorted((root / "book").glob("[0-9][0-9]-*.md"))
+
+
+def main(argv: list[str]) -> int:
+    check = "--check" in argv
+    url = repository_url()
+    stale = []
+    for md in chapters():
+        text = md.read_text()
+        fixed = fix_md(text, url)
+        nb_path = md.with_suffix(".ipynb")
+        notebook = nbformat.read(nb_path, as_version=4) if nb_path.exists() else None
+        nb_changed = False
+        if notebook is not None:
+            try:
+                nb_changed = fix_ipynb(notebook, url)
+            except ValueError:
+                nb_changed = True
+        if fixed != text or nb_changed:
+            stale.append(md.relative_to(ROOT))
+            if not check:
+                md.write_text(fixed)
+                if notebook is not None and any(
+                    MARKER in "".join(c["source"]) for c in notebook["cells"]
+                ):
+                    nbformat.write(notebook, nb_path)
+    for path in stale:
+        print(f"install cell {'out of date' if check else 'rewritten'}: {path}")
+    return 1 if (check and stale) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
