@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import torch
 
+from .config import check_int
+
 
 def _synchronize(device: torch.device) -> None:
     if device.type == "cuda":
@@ -31,10 +33,8 @@ def step_times(
     Each round runs every step once, in turn, so that slow drifts of the machine
     (another process, frequency scaling) hit every variant alike.
     """
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
-    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
-        raise ValueError(f"warmup must be a non-negative integer, got {warmup!r}")
+    repeats = check_int(repeats, "repeats", minimum=1)
+    warmup = check_int(warmup, "warmup", minimum=0)
     if not steps:
         raise ValueError("steps must name at least one callable")
     device = torch.device(device)

@@ -19,9 +19,13 @@ one row per input dimension (cheap for the low-dimensional inputs of this book).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from numbers import Real
 
 import torch
+
+from .config import check_int
 
 TERMS = ("l2", "h1", "h2")
 
@@ -33,7 +37,8 @@ def input_derivatives(model: torch.nn.Module, x: torch.Tensor, order: int = 1):
     ``(N, d, d)`` or ``None``. Every tensor stays in the autograd graph
     (``create_graph=True``), so a loss built on them trains the parameters.
     """
-    if order not in (0, 1, 2):
+    order = check_int(order, "order")
+    if order > 2:
         raise ValueError(f"order must be 0, 1 or 2, got {order!r}")
     if not isinstance(x, torch.Tensor) or x.ndim != 2:
         raise ValueError(f"x must be a tensor of shape (N, d), got {getattr(x, 'shape', type(x))}")
@@ -88,6 +93,27 @@ def _as_target(name: str, t, n: int, shape_tail: tuple, ref: torch.Tensor) -> to
     return t
 
 
+def _check_weight(name: str, weight) -> float:
+    if isinstance(weight, bool) or not isinstance(weight, Real) or not weight >= 0:
+        raise ValueError(f"{name} must be a non-negative number, got {weight!r}")
+    if not math.isfinite(weight):
+        raise ValueError(f"{name} must be finite, got {weight!r}")
+    return float(weight)
+
+
+def _term_weight(name: str, weight, target, target_name: str) -> float:
+    """The weight of the H1 or H2 term; a positive weight needs its target."""
+    if weight is None:
+        return 1.0
+    weight = _check_weight(name, weight)
+    if target is None and weight > 0:
+        raise ValueError(
+            f"{name}={weight:g} asks for the {'H1' if name == 'h1_weight' else 'H2'} term, "
+            f"but no {target_name} target was given (pass {target_name}=..., or {name}=0)"
+        )
+    return weight
+
+
 def sobolev_loss(
     model: torch.nn.Module,
     x: torch.Tensor,
@@ -96,38 +122,36 @@ def sobolev_loss(
     hessian: torch.Tensor | None = None,
     *,
     l2_weight: float = 1.0,
-    h1_weight: float = 1.0,
-    h2_weight: float = 1.0,
+    h1_weight: float | None = None,
+    h2_weight: float | None = None,
 ) -> SobolevLoss:
     r"""The Sobolev loss of ``model`` against a target sampled at ``x``.
 
     ``value`` (N,) or (N, 1) holds f(x_j); ``gradient`` (N, d) holds ∇f(x_j) and turns
     on the H1 term; ``hessian`` (N, d, d) holds ∇²f(x_j) and turns on the H2 term.
-    A term whose target is ``None`` is left out. Targets are cast to ``x``'s dtype
-    and device (compute them once, in float64, outside the graph).
+    A term whose target is ``None`` is left out. ``h1_weight`` and ``h2_weight``
+    default to 1 where their target is given; a positive weight without its target
+    is an error (the term would silently vanish), weight 0 is allowed. Targets are
+    cast to ``x``'s dtype and device (compute them once, in float64, outside the graph).
     """
     if not isinstance(x, torch.Tensor) or x.ndim != 2:
         raise ValueError(f"x must be a tensor of shape (N, d), got {getattr(x, 'shape', type(x))}")
-    for name, weight in (
-        ("l2_weight", l2_weight),
-        ("h1_weight", h1_weight),
-        ("h2_weight", h2_weight),
-    ):
-        if not (isinstance(weight, (int, float)) and weight >= 0):
-            raise ValueError(f"{name} must be a non-negative number, got {weight!r}")
+    weights = {
+        "l2": _check_weight("l2_weight", l2_weight),
+        "h1": _term_weight("h1_weight", h1_weight, gradient, "gradient"),
+        "h2": _term_weight("h2_weight", h2_weight, hessian, "hessian"),
+    }
     n, d = x.shape
     order = 2 if hessian is not None else 1 if gradient is not None else 0
     u, grad, hess = input_derivatives(model, x, order)
     value = _as_target("value", value, n, (), u)
     terms = {"l2": (u - value).square().mean()}
-    weights = {"l2": float(l2_weight)}
     if gradient is not None:
         gradient = _as_target("gradient", gradient, n, (d,), u)
         terms["h1"] = (grad - gradient).square().sum(dim=1).mean()
-        weights["h1"] = float(h1_weight)
     if hessian is not None:
         hessian = _as_target("hessian", hessian, n, (d, d), u)
         terms["h2"] = (hess - hessian).square().sum(dim=(1, 2)).mean()
-        weights["h2"] = float(h2_weight)
+    weights = {name: weights[name] for name in terms}
     total = sum(weights[name] * terms[name] for name in terms)
     return SobolevLoss(total=total, terms=terms, weights=weights)

@@ -5,10 +5,19 @@
   (Tancik et al., 2020).
 * :class:`Siren` — sine activations with the SIREN initialisation
   (Sitzmann et al., 2020).
+* :class:`AuthorsFourierNetwork` — the Fourier layer of the paper's published code:
+  trainable, sine only, sin(Bx + b) with B ~ N(0, 1), then tanh layers.
 * :class:`SingleNeuron` — the student ``g(x; w) = σ(wᵀx)^p`` of the theory.
 
 All of them map a batch ``x`` of shape ``(N, d_in)`` to ``(N, d_out)`` and act on
-each row independently, so input derivatives by autograd are per-sample.
+each row independently, so input derivatives by autograd are per-sample. ``x``
+must have the dtype of the network's parameters (float32 unless the network was
+converted with ``.double()``): a mismatch raises a ``ValueError`` naming both,
+rather than torch's "mat1 and mat2 must have the same dtype". Nothing is cast
+silently, so a float64 experiment never runs in float32 by accident.
+
+The SIREN of the authors' code (ω₀ = 1, PyTorch's default Kaiming-uniform weights)
+is ``MLP(widths, "sine")``.
 """
 
 from __future__ import annotations
@@ -74,13 +83,27 @@ def _check_widths(widths: Sequence[int], name: str = "widths", min_len: int = 2)
     return widths
 
 
-def _check_input(x: torch.Tensor, d_in: int, who: str) -> None:
+def _check_input(x: torch.Tensor, d_in: int, who: str, dtype: torch.dtype | None = None) -> None:
     if not isinstance(x, torch.Tensor):
         raise ValueError(
             f"{who}: x must be a torch.Tensor of shape (N, {d_in}), got {type(x).__name__}"
         )
     if x.ndim != 2 or x.shape[1] != d_in:
         raise ValueError(f"{who}: x must have shape (N, {d_in}), got {tuple(x.shape)}")
+    if dtype is not None and x.dtype != dtype:
+        raise ValueError(
+            f"{who}: x must have the dtype of the network's parameters, {dtype}, got {x.dtype}; "
+            f"pass x.to({dtype}) or convert the network (e.g. net.to({x.dtype}))"
+        )
+
+
+def _dtype(module: nn.Module) -> torch.dtype | None:
+    """The dtype of the first parameter (or buffer) of ``module``; None if it has neither."""
+    for tensor in module.parameters():
+        return tensor.dtype
+    for tensor in module.buffers():
+        return tensor.dtype
+    return None
 
 
 class MLP(nn.Module):
@@ -102,7 +125,7 @@ class MLP(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(x, self.widths[0], type(self).__name__)
+        _check_input(x, self.widths[0], type(self).__name__, _dtype(self))
         return self.net(x)
 
 
@@ -150,7 +173,7 @@ class FourierFeatureNetwork(nn.Module):
         self.mlp = MLP([2 * n_features, *widths], activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(x, self.d_in, type(self).__name__)
+        _check_input(x, self.d_in, type(self).__name__, _dtype(self))
         return self.mlp(self.features(x))
 
 
@@ -196,8 +219,35 @@ class Siren(nn.Module):
         self.net = nn.Sequential(*hidden, last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(x, self.widths[0], type(self).__name__)
+        _check_input(x, self.widths[0], type(self).__name__, _dtype(self))
         return self.net(x)
+
+
+class AuthorsFourierNetwork(nn.Module):
+    """The "Fourier feature network" of the paper's published code.
+
+    A trainable first layer sin(Bx + b) with B ~ N(0, 1) and PyTorch's default bias,
+    sine only (no cosine), then an MLP with ``activation`` (tanh in their code):
+    ``AuthorsFourierNetwork(1, 64, [64, 64, 1])`` is 1 → 64 (sine) → 64 → 64 → 1.
+    Unlike :class:`FourierFeatureNetwork` (Tancik et al.), B is trained and not
+    scaled by 2π or by a σ.
+    """
+
+    def __init__(self, d_in: int, n_features: int, widths: Sequence[int], activation: str = "tanh"):
+        super().__init__()
+        widths = _check_widths(widths, min_len=1)
+        for name, value in (("d_in", d_in), ("n_features", n_features)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        self.d_in = d_in
+        self.features = nn.Linear(d_in, n_features)
+        with torch.no_grad():
+            self.features.weight.normal_(0.0, 1.0)
+        self.mlp = MLP([n_features, *widths], activation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_input(x, self.d_in, type(self).__name__, _dtype(self))
+        return self.mlp(torch.sin(self.features(x)))
 
 
 class SingleNeuron(nn.Module):
@@ -224,5 +274,5 @@ class SingleNeuron(nn.Module):
         return self.w.numel()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(x, self.d, type(self).__name__)
+        _check_input(x, self.d, type(self).__name__, self.w.dtype)
         return torch.relu(x @ self.w).pow(self.power).unsqueeze(-1)

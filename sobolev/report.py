@@ -328,3 +328,51 @@ def _cell(value) -> str:
 def table(header: Sequence[str], rows: Sequence[Sequence], caption: str | None = None) -> Table:
     """A table of precise results for an unchecked cell: floats to 3 significant digits."""
     return Table(header, rows, caption)
+
+
+def stored_claims(notebook) -> list[Claim]:
+    """The Claims rows stored in an executed notebook (the outputs of its checked Claims cells).
+
+    ``notebook`` is a path to an ``.ipynb``. Reads the HTML that :class:`ClaimsTable`
+    wrote, so the introduction can summarise every chapter's verdicts from what the
+    chapters computed, without re-running them.
+    """
+    import json
+    import pathlib
+    import re
+
+    path = pathlib.Path(notebook)
+    try:
+        cells = json.loads(path.read_text())["cells"]
+    except (OSError, ValueError, KeyError) as error:
+        raise ValueError(f"{path} is not a readable notebook ({error})") from None
+    row = re.compile(
+        r'<td class="claims-claim">(.*?)</td><td class="claims-found">(.*?)</td>'
+        r'<td class="claims-verdict"><span[^>]*>[^ ]+ (.*?)</span></td>',
+        re.S,
+    )
+    claims = []
+    for cell in cells:
+        if cell.get("cell_type") != "code":
+            continue
+        for output in cell.get("outputs", []):
+            page = "".join(output.get("data", {}).get("text/html", ""))
+            for claim, found, verdict_text in row.findall(page):
+                claims.append(
+                    Claim(html.unescape(claim), html.unescape(found), html.unescape(verdict_text))
+                )
+    return claims
+
+
+def verdict_counts(notebooks) -> Table:
+    """A table of how many Claims rows of each chapter carry each verdict."""
+    import pathlib
+
+    rows = []
+    for nb in notebooks:
+        claims = stored_claims(nb)
+        counts = {v: sum(c.verdict == v for c in claims) for v in VERDICTS}
+        rows.append([pathlib.Path(nb).stem, *[counts[v] for v in VERDICTS]])
+    totals = [sum(r[k] for r in rows) for k in range(1, len(VERDICTS) + 1)]
+    rows.append(["whole book", *totals])
+    return Table(["chapter", *[f"{MARKS[v]} {v}" for v in VERDICTS]], rows)

@@ -3,14 +3,17 @@
 :func:`train` runs full-batch or mini-batch Adam or SGD on any loss, records each
 loss term at every step and a held-out test error every ``eval_every`` steps in
 a :class:`History`, and stops with :class:`DivergenceError` the moment a loss
-becomes NaN or infinite (a diverged run is never averaged in silently).
+becomes NaN or infinite, or grows past ``max_growth`` times its value at the
+first step (a diverged run is never averaged in silently).
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from numbers import Real
 
 import numpy as np
 import torch
@@ -22,7 +25,7 @@ OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 
 
 class DivergenceError(FloatingPointError):
-    """The loss became NaN or infinite during training."""
+    """The loss became NaN or infinite, or grew past ``max_growth`` times its start."""
 
 
 @dataclass
@@ -93,6 +96,7 @@ def train(
     seed: int = 0,
     progress: bool | None = None,
     description: str = "",
+    max_growth: float | None = 1e4,
 ) -> History:
     """Train ``model`` for ``steps`` optimiser steps and return its :class:`History`.
 
@@ -106,22 +110,46 @@ def train(
     held-out test error; it runs under ``torch.no_grad`` at step 0, every
     ``eval_every`` steps and after the last step. The progress bar is off under
     CI and nbval (``progress=None``) or when ``progress=False``.
+
+    :class:`DivergenceError` stops the run when a recorded loss term is NaN or
+    infinite, or when the total loss exceeds ``max_growth`` (default 10⁴) times
+    the total at the first step (``max_growth=None`` turns that check off). Both
+    are checked at every evaluation, so a run stops at most ``eval_every`` steps
+    after the fact; the message names the step.
     """
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
-    if not lr > 0:
-        raise ValueError(f"lr must be positive, got {lr!r}")
+    steps = check_int(steps, "steps", minimum=0)
+    if isinstance(lr, bool) or not isinstance(lr, Real) or not (lr > 0 and math.isfinite(lr)):
+        raise ValueError(f"lr must be a positive finite number, got {lr!r}")
+    if max_growth is not None and (
+        isinstance(max_growth, bool)
+        or not isinstance(max_growth, Real)
+        or not (max_growth > 1 and math.isfinite(max_growth))
+    ):
+        raise ValueError(f"max_growth must be a finite number > 1 or None, got {max_growth!r}")
+    if not callable(loss_fn):
+        raise ValueError(f"loss_fn must be a callable (model, *batch) -> loss, got {loss_fn!r}")
     if not callable(optimizer) and optimizer not in OPTIMIZERS:
         raise ValueError(
             f"optimizer={optimizer!r} is unknown; expected one of {', '.join(OPTIMIZERS)} "
             "or a callable model -> torch.optim.Optimizer"
         )
-    if batch_size is not None and (
-        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
-    ):
-        raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
-    if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 1:
-        raise ValueError(f"eval_every must be a positive integer, got {eval_every!r}")
+    if batch_size is not None:
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
+    eval_every = check_int(eval_every, "eval_every", minimum=1)
+    seed = check_int(seed, "seed", minimum=0)
+    if isinstance(data, torch.Tensor) or not isinstance(data, (tuple, list)):
+        what = (
+            f"a tensor of shape {tuple(data.shape)}"
+            if isinstance(data, torch.Tensor)
+            else repr(data)
+        )
+        raise ValueError(
+            "data must be a tuple or list of tensors (the arguments of loss_fn after the "
+            f"model, e.g. (x, y)), got {what}"
+        )
+    for k, t in enumerate(data):
+        if t is not None and not isinstance(t, torch.Tensor):
+            raise ValueError(f"data[{k}] must be a tensor or None, got {type(t).__name__}")
     present = [t for t in data if t is not None]
     if not present:
         raise ValueError("data must hold at least one tensor")
@@ -149,13 +177,25 @@ def train(
         values = torch.stack([torch.stack([p[k] for k in names]) for p in pending]).cpu().numpy()
         first = history.steps
         pending.clear()
+        where = f"(lr={lr}, optimizer={optimizer}, batch_size={batch_size})"
         bad = ~np.isfinite(values)
         if bad.any():
             row, col = np.argwhere(bad)[0]
             raise DivergenceError(
-                f"{description or 'training'} diverged: loss term {names[col]!r} is {values[row, col]} "
-                f"at step {first + row} (lr={lr}, optimizer={optimizer}, batch_size={batch_size})"
+                f"{description or 'training'} diverged: loss term {names[col]!r} is "
+                f"{values[row, col]} at step {first + row} {where}"
             )
+        if max_growth is not None:
+            start = history.terms["total"][0] if first else float(values[0, 0])
+            grown = np.flatnonzero(values[:, 0] > max_growth * start) if start > 0 else []
+            if len(grown):
+                row = int(grown[0])
+                raise DivergenceError(
+                    f"{description or 'training'} diverged: the total loss grew from "
+                    f"{start:.3g} to {values[row, 0]:.3g}, more than max_growth={max_growth:g} "
+                    f"times its start, at step {first + row} {where} "
+                    "(pass max_growth=None to allow it)"
+                )
         for j, name in enumerate(names):
             history.terms.setdefault(name, []).extend(values[:, j].tolist())
 
@@ -191,6 +231,21 @@ def train(
             total, terms = loss.total, loss.terms
         else:
             total, terms = loss, {}
+        if not isinstance(total, torch.Tensor) or total.numel() != 1:
+            got = (
+                f"a tensor of shape {tuple(total.shape)}"
+                if isinstance(total, torch.Tensor)
+                else f"a {type(loss).__name__}"
+            )
+            raise ValueError(
+                "loss_fn must return a SobolevLoss or a one-element tensor that autograd can "
+                f"differentiate, got {got}"
+            )
+        if not total.requires_grad:
+            raise ValueError(
+                "loss_fn returned a loss that does not depend on the model's parameters "
+                "(requires_grad is False: was it computed under torch.no_grad or via .item()?)"
+            )
         total.backward()
         opt.step()
         record = {"total": total.detach()}

@@ -1,5 +1,6 @@
 import time
 
+import numpy as np
 import pytest
 import torch
 
@@ -31,3 +32,8 @@ def test_bad_arguments():
         step_times({"a": lambda: None}, repeats=0)
     with pytest.raises(ValueError, match="steps"):
         step_times({})
+    with pytest.raises(ValueError, match="repeats must be an integer"):
+        step_times({"a": lambda: None}, repeats=True)
+    with pytest.raises(ValueError, match="warmup"):
+        step_times({"a": lambda: None}, warmup=-1)
+    assert set(step_times({"a": lambda: None}, repeats=np.int64(2), warmup=np.int8(0))) == {"a"}

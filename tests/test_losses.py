@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -135,10 +136,33 @@ def test_bad_inputs_are_named():
     with pytest.raises(ValueError, match=r"hessian must have shape \(10, 2, 2\)"):
         sobolev_loss(model, x, torch.zeros(10), torch.zeros(10, 2), torch.zeros(10, 2))
     with pytest.raises(ValueError, match="h1_weight"):
-        sobolev_loss(model, x, torch.zeros(10), h1_weight=-1.0)
+        sobolev_loss(model, x, torch.zeros(10), torch.zeros(10, 2), h1_weight=-1.0)
+    with pytest.raises(ValueError, match="l2_weight"):
+        sobolev_loss(model, x, torch.zeros(10), l2_weight=True)
     with pytest.raises(ValueError, match=r"x must be a tensor of shape \(N, d\)"):
         sobolev_loss(model, torch.rand(10), torch.zeros(10))
     with pytest.raises(ValueError, match=r"shape \(N, 1\)"):
         input_derivatives(MLP([2, 8, 3]), x, order=1)
     with pytest.raises(ValueError, match="order"):
         input_derivatives(model, x, order=3)
+    with pytest.raises(ValueError, match="order must be an integer"):
+        input_derivatives(model, x, order=1.0)
+    assert input_derivatives(model, x, order=np.int64(2))[2].shape == (10, 2, 2)
+
+
+def test_a_weight_without_its_target_is_an_error():
+    model = MLP([2, 8, 1])
+    x, value = torch.rand(10, 2), torch.zeros(10)
+    with pytest.raises(ValueError, match="h1_weight=5 asks for the H1 term, but no gradient"):
+        sobolev_loss(model, x, value, h1_weight=5)
+    with pytest.raises(ValueError, match="h2_weight=1 asks for the H2 term, but no hessian"):
+        sobolev_loss(model, x, value, torch.zeros(10, 2), h2_weight=1.0)
+    # no target and no weight, or weight 0 (the theory's single-term losses): fine
+    assert set(sobolev_loss(model, x, value).terms) == {"l2"}
+    loss = sobolev_loss(model, x, value, h1_weight=0.0, h2_weight=0)
+    assert loss.weights == {"l2": 1.0}
+    # a given target without a weight has weight 1; weight 0 keeps the term for logging
+    assert sobolev_loss(model, x, value, torch.zeros(10, 2)).weights == {"l2": 1.0, "h1": 1.0}
+    loss = sobolev_loss(model, x, value, torch.zeros(10, 2), h1_weight=0, l2_weight=0.5)
+    assert loss.weights == {"l2": 0.5, "h1": 0.0}
+    assert torch.equal(loss.total, 0.5 * loss.terms["l2"])

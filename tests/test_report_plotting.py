@@ -109,3 +109,28 @@ def test_band_draws_median_and_dash_for_l2():
     with pytest.raises(ValueError, match="runs must have shape"):
         band(ax, [1, 2], runs)
     plt.close(fig)
+
+
+def test_stored_claims_read_back_what_the_table_wrote(tmp_path):
+    import json
+
+    from sobolev.report import stored_claims, verdict_counts
+
+    claims = [Claim("x < y", "≈ 2×", compare(2.0, 1.0)), Claim("a & b", "none", verdict(None))]
+    output = {
+        "output_type": "execute_result",
+        "data": {"text/html": claims_table(claims)._repr_html_()},
+    }
+    nb = {
+        "cells": [
+            {"cell_type": "code", "source": "", "outputs": [output]},
+            {"cell_type": "markdown"},
+        ]
+    }
+    path = tmp_path / "09-x.ipynb"
+    path.write_text(json.dumps(nb))
+    assert stored_claims(path) == claims
+    text = str(verdict_counts([path]))
+    assert "09-x" in text and "whole book" in text
+    with pytest.raises(ValueError, match="not a readable notebook"):
+        stored_claims(tmp_path / "missing.ipynb")

@@ -1,9 +1,21 @@
-"""Open the built book in headless Chromium, with no network, and check every page.
+"""Open the built book in headless Chromium, with no network, and check every page as a reader sees it.
 
-Run after ``make book``. For each page: MathJax (served from the book itself)
-has typeset every math element and no raw TeX is left; every image loaded; a
-chapter page shows as many figures as its notebook has image outputs. A
-screenshot of each page goes to ``_build/screenshots/`` for a human to look at.
+Run after ``make book``. For each page, at a 1280 px window:
+
+* MathJax (served from the book itself) has typeset every math element, with no errors;
+* nothing of the text column is wider than the column or clipped inside it (display
+  equations, tables, code, outputs, figures: :data:`OVERFLOW_JS`);
+* every Claims table shows its verdict column inside the column;
+* no raw ``$…$``, ``\\mathcal`` or Markdown table rows (``|---|``) are left in the rendered text;
+* every figure loaded, has a caption and an alt text that says something (not a file name),
+  is not shrunk below :data:`MIN_PX_PER_INCH` screen pixels per figure inch (so its text
+  stays readable), and a chapter shows as many figures as its notebook has image outputs;
+* no JavaScript errors, no request leaves the machine.
+
+Full-page screenshots go to ``_build/screenshots/`` for a person to look at
+(``tools/screenshot.py`` cuts them into pieces an image viewer shows at full size).
+``test_the_checks_catch_each_defect`` proves on a scratch page that each check fails
+when its defect is put back.
 """
 
 from __future__ import annotations
@@ -13,16 +25,20 @@ import http.server
 import json
 import os
 import pathlib
+import re
 import shutil
+import struct
 import threading
+import urllib.parse
 
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-HTML = ROOT / "_build" / "html"
+HTML = pathlib.Path(os.environ.get("BOOK_HTML", ROOT / "_build" / "html"))
 SHOTS = ROOT / "_build" / "screenshots"
 SKIP = {"genindex.html", "search.html", "index.html"}
-
+#: A figure shown at fewer screen pixels per figure inch than this has text below ~12 px.
+MIN_PX_PER_INCH = 85
 
 #: The elements of the text column that are wider than it, or clipped inside it (scrolled):
 #: display equations, tables, code, outputs, figures. Returns one description per element.
@@ -40,10 +56,37 @@ OVERFLOW_JS = """() => {
     if (box.right > right || clipped) {
       wide.push(`${el.tagName.toLowerCase()}.${[...el.classList].join('.')} right=${Math.round(box.right)} `
                 + `column=${Math.round(right)} scroll=${el.scrollWidth}/${el.clientWidth}: `
-                + el.textContent.replace(/\\s+/g, ' ').trim().slice(0, 60));
+                + el.textContent.replace(/\\\\s+/g, ' ').trim().slice(0, 60));
     }
   }
   return wide;
+}"""
+
+#: What a reader sees of each page besides overflow: verdict cells, leftover markup, figures.
+READER_JS = """() => {
+  const column = document.querySelector('article.bd-article') || document.querySelector('main');
+  if (!column) return {verdicts: [], text: '', images: []};
+  const right = column.getBoundingClientRect().right + 1;
+  const verdicts = [...column.querySelectorAll('table.claims-table')].map(t => {
+    const cells = [...t.querySelectorAll('td.claims-verdict')];
+    const hidden = cells.filter(c => {
+      const b = c.getBoundingClientRect();
+      return b.width === 0 || b.right > right || c.scrollWidth > c.clientWidth + 2;
+    }).map(c => c.textContent.trim());
+    return {rows: t.querySelectorAll('tbody tr').length, cells: cells.length, hidden};
+  });
+  const copy = column.cloneNode(true);
+  copy.querySelectorAll('pre, code, script, style, div.cell_input, mjx-container, .MathJax')
+      .forEach(el => el.remove());
+  const images = [...column.querySelectorAll('img')].filter(i => i.src.includes('_images'))
+    .map(i => {
+      const figure = i.closest('figure');
+      const caption = figure && figure.querySelector('figcaption');
+      return {src: i.src, alt: i.getAttribute('alt') || '', natural: i.naturalWidth,
+              shown: i.getBoundingClientRect().width,
+              caption: caption ? caption.textContent.trim() : ''};
+    });
+  return {verdicts, text: copy.textContent, images};
 }"""
 
 
@@ -83,6 +126,75 @@ def expected_figures(page: pathlib.Path) -> int | None:
         for o in c.get("outputs", [])
         if "image/png" in o.get("data", {})
     )
+
+
+def png_dpi(data: bytes) -> float | None:
+    """The horizontal resolution stored in a PNG's pHYs chunk, in dots per inch (None if absent)."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        return None
+    at = 8
+    while at + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[at : at + 8])
+        if kind == b"pHYs":
+            x, _, unit = struct.unpack(">IIB", data[at + 8 : at + 17])
+            return x * 0.0254 if unit == 1 else None
+        if kind == b"IDAT":
+            return None
+        at += 12 + length
+    return None
+
+
+def reader_defects(tab, read_image) -> list[str]:
+    """Everything a reader would see wrong on the loaded page ``tab`` (empty if none).
+
+    ``read_image(src)`` returns the bytes of an image of the page (for its resolution).
+    """
+    defects = [f"wider than the column: {item}" for item in tab.evaluate(OVERFLOW_JS)]
+    state = tab.evaluate(READER_JS)
+    for table in state["verdicts"]:
+        if table["cells"] != table["rows"]:
+            defects.append(f"a Claims table has {table['rows']} rows but {table['cells']} verdicts")
+        for verdict in table["hidden"]:
+            defects.append(f"Claims verdict not visible: {verdict!r}")
+    text = state["text"]
+    for marker in (
+        "\\mathcal",
+        "\\frac",
+        "\\begin{",
+        "|---",
+        "| ---",
+        "$$",
+        "{prf:",
+        "{cite}",
+        "```{",
+    ):
+        if marker in text:
+            at = text.index(marker)
+            defects.append(
+                f"raw markup {marker!r} in the text: {text[max(0, at - 30) : at + 40]!r}"
+            )
+    for match in re.finditer(r"\$[^$\s][^$\n]{0,80}?\$", text):
+        defects.append(f"raw TeX in the text: {match.group(0)!r}")
+    for image in state["images"]:
+        name = image["src"].rsplit("/", 1)[-1]
+        if not image["caption"]:
+            defects.append(f"figure without a caption: {name}")
+        alt = image["alt"].strip()
+        if (
+            len(alt) < 10
+            or "_images" in alt
+            or re.fullmatch(r"[0-9a-f]{16,}\.\w+", alt.rsplit("/", 1)[-1])
+        ):
+            defects.append(f"figure without a real alt text: {name} (alt={alt!r})")
+        dpi = png_dpi(read_image(image["src"])) if name.endswith(".png") else None
+        if dpi and image["natural"]:
+            per_inch = image["shown"] / (image["natural"] / dpi)
+            if per_inch < MIN_PX_PER_INCH:
+                defects.append(
+                    f"figure shrunk to {per_inch:.0f} px per figure inch (< {MIN_PX_PER_INCH}): "
+                    f"{name}, {image['natural'] / dpi:.1f} in wide shown at {image['shown']:.0f} px"
+                )
+    return defects
 
 
 @pytest.fixture(scope="module")
@@ -131,6 +243,49 @@ def test_site_has_pages():
     assert "00-introduction.html" in names and "bibliography.html" in names
 
 
+def test_png_dpi_reads_matplotlib_output(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=(2, 1))
+    fig.savefig(tmp_path / "f.png", dpi=150)
+    plt.close(fig)
+    assert abs(png_dpi((tmp_path / "f.png").read_bytes()) - 150) < 0.5
+    assert png_dpi(b"not a png") is None
+
+
+def wait_for_math(tab, url: str) -> None:
+    if tab.evaluate("document.querySelectorAll('.math').length") == 0:
+        return
+    loaded = tab.evaluate("!!document.querySelector('script[src*=\"mathjax\"]')")
+    raw = tab.evaluate(
+        "[...document.querySelectorAll('.math')].map(el => el.textContent.slice(0, 40))"
+    )
+    assert loaded, (
+        f"{url} has math but loads no MathJax (math in a title shown in the sidebar?): {raw[:3]}"
+    )
+    tab.wait_for_function(
+        "window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=20000
+    )
+    tab.evaluate("MathJax.startup.promise")
+    state = tab.evaluate("""() => {
+        const math = [...document.querySelectorAll('.math')];
+        const raw = math.filter(el => !el.querySelector('mjx-container'))
+                        .map(el => el.textContent.slice(0, 60));
+        const errors = [...document.querySelectorAll('mjx-merror')].map(el => el.textContent);
+        return {count: math.length, raw, errors};
+    }""")
+    assert not state["raw"], f"math left as raw TeX on {url}: {state['raw'][:3]}"
+    assert not state["errors"], f"MathJax errors on {url}: {state['errors'][:3]}"
+
+
+def local_image(src: str) -> bytes:
+    path = urllib.parse.urlparse(src).path.lstrip("/")
+    return (HTML / urllib.parse.unquote(path)).read_bytes()
+
+
 @pytest.mark.parametrize("page", pages(), ids=lambda p: str(p.relative_to(HTML)))
 def test_page_renders(page, server, browser):
     external = []
@@ -149,33 +304,7 @@ def test_page_renders(page, server, browser):
     tab.on("pageerror", lambda error: errors.append(str(error)))
     url = f"{server}/{page.relative_to(HTML).as_posix()}"
     tab.goto(url, wait_until="load")
-    has_math = tab.evaluate("document.querySelectorAll('.math').length") > 0
-    if has_math:
-        loaded = tab.evaluate("!!document.querySelector('script[src*=\"mathjax\"]')")
-        raw = tab.evaluate(
-            "[...document.querySelectorAll('.math')].map(el => el.textContent.slice(0, 40))"
-        )
-        assert loaded, (
-            f"{url} has math but loads no MathJax (math in a title shown in the sidebar?): {raw[:3]}"
-        )
-        tab.wait_for_function(
-            "window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=20000
-        )
-        tab.evaluate("MathJax.startup.promise")
-        state = tab.evaluate("""() => {
-            const math = [...document.querySelectorAll('.math')];
-            const raw = math.filter(el => !el.querySelector('mjx-container'))
-                            .map(el => el.textContent.slice(0, 60));
-            const errors = [...document.querySelectorAll('mjx-merror')].map(el => el.textContent);
-            return {count: math.length, raw, errors};
-        }""")
-        assert not state["raw"], f"math left as raw TeX on {url}: {state['raw'][:3]}"
-        assert not state["errors"], f"MathJax errors on {url}: {state['errors'][:3]}"
-    text = tab.evaluate(
-        "document.querySelector('main') ? document.querySelector('main').innerText : ''"
-    )
-    for marker in ("$$", "\\begin{", "{prf:", "{cite}", "```{"):
-        assert marker not in text, f"unrendered {marker!r} on {url}"
+    wait_for_math(tab, url)
     tab.wait_for_function("[...document.images].every(img => img.complete)", timeout=20000)
     broken = tab.evaluate("[...document.images].filter(i => !i.naturalWidth).map(i => i.src)")
     assert not broken, f"images that did not load on {url}: {broken}"
@@ -184,8 +313,79 @@ def test_page_renders(page, server, browser):
         shown = tab.evaluate("document.querySelectorAll('main img[src*=\"_images\"]').length")
         assert shown == figures, f"{url} shows {shown} figures, its notebook has {figures}"
     SHOTS.mkdir(parents=True, exist_ok=True)
-    tab.screenshot(path=str(SHOTS / f"{page.stem}.png"), full_page=False)
+    tab.screenshot(path=str(SHOTS / f"{page.stem}.png"), full_page=True)
+    defects = reader_defects(tab, local_image)
     context.close()
+    assert not defects, f"{url}: {len(defects)} things a reader sees wrong:\n" + "\n".join(
+        defects[:25]
+    )
     assert not errors, f"JavaScript errors on {url}: {errors[:3]}"
     unexpected = [u for u in external if not u.startswith(("https://colab", "data:"))]
     assert not unexpected, f"{url} tried to reach the network: {unexpected[:3]}"
+
+
+SCRATCH_PAGE = """<!doctype html><html><body style="margin:0">
+<main><article class="bd-article" style="width:752px; margin-left:256px">
+  {body}
+</article></main></body></html>"""
+
+GOOD = """<table class="claims-table" style="width:100%"><tbody><tr><td class="claims-claim">a</td>
+<td class="claims-found">≈ 2×</td><td class="claims-verdict">✓ reproduced</td></tr></tbody></table>
+<figure><img src="/_images/good.png" alt="error against step for L2 and H1" style="width:600px">
+<figcaption>Fig. 1: a caption</figcaption></figure><p>plain prose</p>"""
+
+DEFECTS = {
+    "wider than the column": '<div class="math" style="overflow-x:auto">'
+    '<span style="display:inline-block;width:1200px">M =</span></div>',
+    "Claims verdict not visible": '<table class="claims-table" style="width:1400px"><tbody><tr>'
+    '<td class="claims-claim">a</td><td class="claims-found">b</td>'
+    '<td class="claims-verdict">✓ reproduced</td></tr></tbody></table>',
+    "raw markup '\\\\mathcal'": "<p>the loss \\mathcal{L} is</p>",
+    "raw markup '|---'": "<p>| a | b |<br>|---|---|</p>",
+    "raw TeX in the text": "<p>with $w^*$ fixed</p>",
+    "figure without a caption": '<img src="/_images/good.png" alt="error against step for L2 and H1">',
+    "figure without a real alt text": '<figure><img src="/_images/good.png" '
+    'alt="../_images/0123456789abcdef0123.png"><figcaption>Fig. 2</figcaption></figure>',
+    "figure shrunk": '<figure><img src="/_images/wide.png" alt="a sixteen inch wide figure" '
+    'style="width:600px"><figcaption>Fig. 3</figcaption></figure>',
+}
+
+
+def test_the_checks_catch_each_defect(browser, tmp_path):
+    """A scratch page passes clean, and each defect put back on it is reported."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    images = {}
+    for name, inches in (("good.png", 7.0), ("wide.png", 16.0)):
+        fig = plt.figure(figsize=(inches, 2))
+        fig.savefig(tmp_path / name, dpi=150)
+        plt.close(fig)
+        images[name] = (tmp_path / name).read_bytes()
+
+    def read_image(src):
+        return images[src.rsplit("/", 1)[-1]]
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    tab = context.new_page()
+    tab.route(
+        "**/_images/*",
+        lambda route: route.fulfill(body=read_image(route.request.url), content_type="image/png"),
+    )
+
+    def check(body):
+        tab.goto("http://scratch.invalid/")  # routed below
+        tab.set_content(SCRATCH_PAGE.format(body=body))
+        tab.wait_for_function("[...document.images].every(img => img.complete)", timeout=5000)
+        return reader_defects(tab, read_image)
+
+    tab.route(
+        "http://scratch.invalid/", lambda route: route.fulfill(body="", content_type="text/html")
+    )
+    assert check(GOOD) == []
+    for kind, snippet in DEFECTS.items():
+        found = check(GOOD + snippet)
+        assert any(kind in d for d in found), f"the check missed {kind!r}: {found}"
+    context.close()

@@ -81,7 +81,57 @@ def test_divergence_raises_with_the_step():
     with pytest.raises(
         DivergenceError, match=r"diverged: loss term 'total' is (nan|inf) at step \d+"
     ):
-        train(model, sobolev_loss, (x, 1e3 * y), steps=200, lr=1e6, optimizer="sgd")
+        train(
+            model,
+            sobolev_loss,
+            (x, 1e3 * y),
+            steps=200,
+            lr=1e6,
+            optimizer="sgd",
+            max_growth=None,
+        )
+
+
+def test_a_growing_loss_is_a_divergence():
+    # Adam at lr 1e6 takes the loss from O(10) to O(1e14) without ever reaching inf
+    torch.manual_seed(0)
+    x, y, _ = regression_data()
+    model = MLP([1, 32, 32, 1], "tanh")
+    with pytest.raises(
+        DivergenceError, match=r"grew from .* more than max_growth=100 times its start, at step \d+"
+    ):
+        train(model, sobolev_loss, (x, 3 * y + 2), steps=50, lr=1e6, max_growth=100)
+    # the same run without the check ends finite and huge: the check is what stops it
+    torch.manual_seed(0)
+    model = MLP([1, 32, 32, 1], "tanh")
+    history = train(model, sobolev_loss, (x, 3 * y + 2), steps=5, lr=1e6, max_growth=None)
+    assert history.term("total").max() > 1e6 * history.term("total")[0]
+    # a loss that falls is never stopped, however far it falls
+    torch.manual_seed(0)
+    model = MLP([1, 32, 32, 1], "tanh")
+    history = train(model, sobolev_loss, (x, y, dy_of(x)), steps=100, lr=1e-2, max_growth=1.5)
+    assert history.term("total")[-1] < history.term("total")[0]
+
+
+def dy_of(x):
+    return 3 * torch.cos(3 * x)
+
+
+def test_data_and_loss_fn_are_checked():
+    x, y, _ = regression_data()
+    model = MLP([1, 8, 1])
+    with pytest.raises(ValueError, match=r"data must be a tuple or list of tensors.*\(128, 1\)"):
+        train(model, sobolev_loss, x, steps=1, lr=1e-3)
+    with pytest.raises(ValueError, match=r"data\[1\] must be a tensor or None, got list"):
+        train(model, sobolev_loss, (x, y.tolist()), steps=1, lr=1e-3)
+    with pytest.raises(ValueError, match="loss_fn must be a callable"):
+        train(model, "mse", (x, y), steps=1, lr=1e-3)
+    with pytest.raises(ValueError, match="loss_fn must return a SobolevLoss .* got a float"):
+        train(model, lambda m, x, y: (m(x)[:, 0] - y).square().mean().item(), (x, y), steps=1, lr=1)
+    with pytest.raises(ValueError, match=r"loss_fn must return .* tensor of shape \(128,\)"):
+        train(model, lambda m, x, y: (m(x)[:, 0] - y).square(), (x, y), steps=1, lr=1e-3)
+    with pytest.raises(ValueError, match="requires_grad is False"):
+        train(model, lambda m, x, y: (y - y).square().mean(), (x, y), steps=1, lr=1e-3)
 
 
 def test_bad_arguments_are_named():
@@ -93,11 +143,21 @@ def test_bad_arguments_are_named():
         ({"steps": 1, "lr": 1e-3, "optimizer": "lbfgs"}, "optimizer='lbfgs'"),
         ({"steps": 1, "lr": 1e-3, "batch_size": 0}, "batch_size"),
         ({"steps": 1, "lr": 1e-3, "eval_every": 0}, "eval_every"),
+        ({"steps": True, "lr": 1e-3}, "steps must be an integer"),
+        ({"steps": 2.0, "lr": 1e-3}, "steps must be an integer"),
+        ({"steps": 1, "lr": float("inf")}, "lr"),
+        ({"steps": 1, "lr": 1e-3, "seed": -2}, "seed"),
+        ({"steps": 1, "lr": 1e-3, "max_growth": 0.5}, "max_growth"),
     ]:
         with pytest.raises(ValueError, match=message):
             train(model, sobolev_loss, (x, y), **kwargs)
     with pytest.raises(ValueError, match="rows"):
         train(model, sobolev_loss, (x, y[:5]), steps=1, lr=1e-3)
+    # NumPy integers are integers
+    history = train(
+        model, sobolev_loss, (x, y), steps=np.int64(2), lr=1e-3, batch_size=np.int32(64)
+    )
+    assert history.steps == 2
 
 
 def test_optimizer_factory_is_used():
