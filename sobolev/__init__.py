@@ -2,16 +2,18 @@
 
 One concern per module:
 
-* :mod:`sobolev.config` — scale, device, seeding;
+* :mod:`sobolev.config` — scale, device, threads, seeding, the one integer check;
 * :mod:`sobolev.networks` — MLP, Fourier features, SIREN, the single-neuron student;
 * :mod:`sobolev.losses` — the L2, H1 and H2 terms of a Sobolev loss;
 * :mod:`sobolev.targets` — the paper's target functions with exact derivatives;
 * :mod:`sobolev.training` — the one training loop and its history;
 * :mod:`sobolev.plotting` — the book's figure style;
-* :mod:`sobolev.report` — Claims tables with verdicts that cannot flip on round-off;
+* :mod:`sobolev.report` — Claims tables with computed verdicts that cannot flip on round-off;
 * :mod:`sobolev.benchmark` — step timings as ratios measured in one run;
 * :mod:`sobolev.theory` — closed-form population losses and gradients of one neuron (Theorems 1–3);
-* :mod:`sobolev.flows` — their gradient flows, integrated;
+* :mod:`sobolev.proofs` — the matrices and identities of the paper's proofs, printed and corrected;
+* :mod:`sobolev.montecarlo` — sampling, Monte-Carlo gradients and sign checks (Figure 1);
+* :mod:`sobolev.flows` — their gradient flows, integrated, with curvature and conditioning at w*;
 * :mod:`sobolev.student_teacher` — vectorised SGD on single-neuron students (Figure 2);
 * :mod:`sobolev.chebyshev` — Chebyshev spectral and finite-difference differentiation (Figure 5).
 """
@@ -46,7 +48,7 @@ from .report import (
 )
 from .targets import ACKLEY, ACTIVATION_TARGET, F1, F2, TARGETS, Target
 from .theory import population_gradient, population_loss
-from .training import DivergenceError, History, train
+from .training import DivergenceError, History, train, train_runs
 
 __version__ = "0.1.0"
 
@@ -75,6 +77,7 @@ __all__ = [
     "DivergenceError",
     "History",
     "train",
+    "train_runs",
     "Claim",
     "claims_table",
     "compare",

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -53,6 +53,9 @@ LOSSES = {"l2": 0, "h1": 1, "h2": 2}
 
 #: The paper's network.
 WIDTHS = (2, 64, 64, 64, 1)
+
+#: Loss terms by name ("l2", "h1", "h2", "total"), one value per network.
+Terms = dict[str, torch.Tensor]
 
 
 @dataclass
@@ -198,17 +201,17 @@ def stacked_derivatives(model: StackedMLP, x: torch.Tensor, order: int):
     return u[..., 0], grad, hess
 
 
-def stacked_loss(model: StackedMLP, data: Dataset, order: int) -> dict[str, torch.Tensor]:
-    """Each term of the loss ℓ_order of every member, shape (E,), and their sum ``"total"``.
+def stacked_loss(model: StackedMLP, data: Dataset, order: int) -> Terms:
+    """Each term of ℓ_order for every member, shape (E,), and their sum "total".
 
-    The terms are those of :func:`sobolev.losses.sobolev_loss` with all weights 1.
+    The terms of :func:`sobolev.losses.sobolev_loss`, all weights 1.
     """
     u, grad, hess = stacked_derivatives(model, data.x, order)
     terms = {"l2": (u - data.value).square().mean(dim=1)}
-    if order >= 1:
+    if order >= 1:  # ‖∇u − ∇f‖², summed over x and y
         terms["h1"] = (grad - data.gradient).square().sum(dim=2).mean(dim=1)
-    if order >= 2:
-        terms["h2"] = (hess - data.hessian).square().sum(dim=(2, 3)).mean(dim=1)
+    if order >= 2:  # ‖∇²u − ∇²f‖_F²
+        terms["h2"] = (hess - data.hessian).square().sum(dim=(2, 3)).mean(1)
     terms["total"] = sum(terms[k] for k in ("l2", "h1", "h2") if k in terms)
     return terms
 
@@ -402,3 +405,201 @@ def select_lr(result: RunResult, lr: float) -> RunResult:
         result.final_loss[keep],
         result.seconds,
     )
+
+
+@dataclass
+class Experiment:
+    """Every run of the chapter: ``runs[(activation, loss)]`` at the common learning
+    rate, ``l2_grid[activation]`` (L2 over every learning rate of the grid, the
+    common one included), and the settings they ran with."""
+
+    runs: dict[tuple[str, str], RunResult]
+    l2_grid: dict[str, RunResult]
+    lr: float
+    l2_lrs: list[float]
+    seeds: list[int]
+    steps: int
+    seconds: float = 0.0
+
+    def final_errors(self, activation: str, loss: str) -> np.ndarray:
+        """Test MSE of each seed after the last epoch (``nan``: diverged)."""
+        return self.runs[(activation, loss)].test_error[:, -1]
+
+
+def run_experiment(
+    data: Dataset,
+    *,
+    activations: Sequence[str],
+    losses: dict[str, Sequence[str]],
+    seeds: Sequence[int],
+    lr: float,
+    l2_lrs: Sequence[float],
+    steps: int,
+    eval_every: int,
+    widths: Sequence[int] = WIDTHS,
+) -> Experiment:
+    """Train every activation with the Sobolev losses ``losses[activation]`` (e.g.
+    ``["h1", "h2"]``) at ``lr``, and with L2 at every rate of ``l2_lrs`` (which must
+    contain ``lr``), all seeds of one (activation, loss) stacked in one run."""
+    l2_lrs = sorted({float(v) for v in l2_lrs})
+    if not any(np.isclose(lr, v) for v in l2_lrs):
+        raise ValueError(f"l2_lrs {l2_lrs} must contain the common lr {lr}")
+    started = time.perf_counter()
+    runs, grid = {}, {}
+    for activation in activations:
+        grid[activation] = train_stacked(
+            activation,
+            "l2",
+            data,
+            seeds=seeds,
+            lrs=l2_lrs,
+            steps=steps,
+            eval_every=eval_every,
+            widths=widths,
+        )
+        runs[(activation, "l2")] = select_lr(grid[activation], lr)
+        for loss in losses.get(activation, ()):
+            runs[(activation, loss)] = train_stacked(
+                activation,
+                loss,
+                data,
+                seeds=seeds,
+                lrs=lr,
+                steps=steps,
+                eval_every=eval_every,
+                widths=widths,
+            )
+    return Experiment(runs, grid, lr, l2_lrs, list(seeds), steps, time.perf_counter() - started)
+
+
+def step_seconds(
+    steps: dict[str, Callable[[], None]],
+    *,
+    repeats: int = 20,
+    warmup: int = 3,
+    device: torch.device | str = "cpu",
+) -> dict[str, float]:
+    """Median cost in seconds of each callable in ``steps``, timed in interleaved rounds.
+
+    As :func:`sobolev.benchmark.step_times`, but on the CPU the clock is the
+    **CPU time of this process** (:func:`time.process_time`, every torch thread
+    included) rather than the wall clock: on a machine shared with other jobs the
+    wall clock also counts the time the process waited for a core, which is
+    noise of several milliseconds per step. On CUDA it is the wall clock, with
+    the device synchronised around each step.
+    """
+    check_int(repeats, "repeats", minimum=1)
+    check_int(warmup, "warmup", minimum=0)
+    if not steps:
+        raise ValueError("steps must name at least one callable")
+    device = torch.device(device)
+    if device.type == "cuda":
+        from .benchmark import step_times
+
+        return step_times(steps, repeats=repeats, warmup=warmup, device=device)
+    for _ in range(warmup):
+        for step in steps.values():
+            step()
+    samples: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(repeats):
+        for name, step in steps.items():
+            started = time.process_time()
+            step()
+            samples[name].append(time.process_time() - started)
+    return {name: float(np.median(values)) for name, values in samples.items()}
+
+
+def step_costs(
+    data: Dataset,
+    activations: Sequence[str],
+    *,
+    repeats: int = 20,
+    widths: Sequence[int] = WIDTHS,
+    lr: float = 1e-3,
+) -> dict[str, dict[str, float]]:
+    """Median seconds of one Adam step of a single ``MLP(widths, activation)`` per loss.
+
+    ``out[activation][loss]``, measured by :func:`step_seconds` with all losses of
+    one activation interleaved, on the full training set, with
+    :func:`sobolev.losses.sobolev_loss` (the cost of training one network alone).
+    """
+    from .benchmark import training_step
+
+    batch = [data.x, data.value, data.gradient, data.hessian]
+    out = {}
+    for activation in activations:
+        steps = {}
+        for loss, order in LOSSES.items():
+            seed_everything(0)
+            model = MLP(list(widths), activation).to(data.x.device)
+            optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+
+            def loss_fn(model, x, value, gradient, hessian, order=order):
+                return sobolev_loss(
+                    model,
+                    x,
+                    value,
+                    gradient if order >= 1 else None,
+                    hessian if order >= 2 else None,
+                )
+
+            steps[loss] = training_step(model, loss_fn, batch, optimizer)
+        out[activation] = step_seconds(steps, repeats=repeats, device=data.x.device)
+    return out
+
+
+def gain_text(gain: float | None) -> str:
+    """A gain (ratio of errors, > 1 when the first method is better) in coarse words:
+    "≥ 100×", "≥ 10×", "≥ 2×", "> 1×" (1.1 to 2), "≈ 1×" (within 10 %), "< 1×"
+    (½ to 0.9), "≤ 0.5×", "≤ 0.1×", "≤ 0.01×".
+
+    Coarse on purpose: the text is compared by nbval between machines; the
+    10 % band is the margin of :func:`sobolev.report.compare_seeds`.
+    """
+    if gain is None or not np.isfinite(gain):
+        return "diverged" if gain is not None and np.isinf(gain) else "–"
+    for bound, text in ((100, "≥ 100×"), (10, "≥ 10×"), (2, "≥ 2×"), (1.1, "> 1×")):
+        if gain >= bound:
+            return text
+    for bound, text in ((0.01, "≤ 0.01×"), (0.1, "≤ 0.1×"), (0.5, "≤ 0.5×"), (0.9, "< 1×")):
+        if gain <= bound:
+            return text
+    return "≈ 1×"
+
+
+def median_gain(better, worse) -> float:
+    """``median(worse) / median(better)`` with diverged (``nan``) seeds as the worst value."""
+    a = np.where(np.isfinite(better), better, np.inf)
+    b = np.where(np.isfinite(worse), worse, np.inf)
+    ma, mb = float(np.median(a)), float(np.median(b))
+    if not np.isfinite(ma) and not np.isfinite(mb):
+        return float("nan")
+    return mb / ma if ma > 0 else float("inf")
+
+
+def h2_equals_h1_after(activation: str, data: Dataset, steps: int = 10, lr: float = 3e-3) -> float:
+    """Largest parameter difference between H2 and H1 training of one network after ``steps``.
+
+    Exactly 0 for ReLU and LeakyReLU (the H2 term has zero parameter gradient).
+    """
+    models = []
+    for order in (1, 2):
+        model = StackedMLP.from_seeds(WIDTHS, activation, [0], device=data.x.device)
+        optimizer = StackedAdam(model.parameters(), [lr])
+        for _ in range(check_int(steps, "steps", minimum=1)):
+            optimizer.zero_grad()
+            stacked_loss(model, data, order)["total"].sum().backward()
+            optimizer.step()
+        models.append(model)
+    return max(
+        float((p - q).detach().abs().max())
+        for p, q in zip(models[0].parameters(), models[1].parameters())
+    )
+
+
+def errors_at_seconds(run: RunResult, seconds_per_step: float, seconds: float) -> np.ndarray:
+    """Test error of each member after the epochs that fit in ``seconds`` of training,
+    at ``seconds_per_step`` per epoch (a measured step time); shape (E,)."""
+    if not seconds_per_step > 0:
+        raise ValueError(f"seconds_per_step must be positive, got {seconds_per_step!r}")
+    return error_at_steps(run, [math.floor(seconds / seconds_per_step + 1e-9)])[:, 0]

@@ -21,7 +21,9 @@ loss needs, in float64:
 * :func:`gradient_2d` — the gradient of values on a tensor grid, one axis at a time
   (:math:`D_x F` and :math:`F D_y^\top`, never a dense Kronecker product);
 * :func:`finite_difference_matrix` — second-order three-point finite differences on any
-  (non-uniform) set of points, with second-order one-sided ends.
+  (non-uniform) set of points, with second-order one-sided ends;
+* :func:`grid_gradients` — a 2-D target sampled on a tensor grid with its exact, Chebyshev
+  and finite-difference gradients, and the error of each estimate (:class:`GridGradients`).
 
 The differentiation matrix (eq-cheb-matrix). With :math:`c_0 = c_n = 2`, :math:`c_j = 1`
 otherwise,
@@ -42,6 +44,7 @@ construction, which is what keeps the float64 error near :math:`10^{-10}` at :ma
 from __future__ import annotations
 
 import numbers
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -64,30 +67,36 @@ def chebyshev_points(n: int, dtype=np.float64) -> np.ndarray:
 
 
 def cheb(
-    n: int, *, dtype=np.float64, diagonal: str = "negative_sum", differences: str = "trigonometric"
+    n: int,
+    *,
+    dtype=np.float64,
+    diagonal: str = "negative_sum",
+    differences: str = "trigonometric",
 ) -> tuple[np.ndarray, np.ndarray]:
-    r"""The Chebyshev differentiation matrix and points ``(D, x)`` (eq-cheb-matrix).
+    r"""The Chebyshev differentiation matrix and points ``(D, x)``.
 
-    ``D`` has shape ``(n+1, n+1)``; ``x`` holds :math:`\cos(j\pi/n)`, :math:`j=0..n`, in
-    descending order (Trefethen 2000, ch. 6, program ``cheb``). ``D @ v`` is the derivative
-    at the points of the degree-:math:`\le n` interpolant of ``v``.
+    ``D`` has shape ``(n+1, n+1)`` (eq-cheb-matrix); ``x`` holds
+    :math:`\cos(j\pi/n)`, :math:`j=0..n`, in descending order (Trefethen
+    2000, ch. 6, program ``cheb``). ``D @ v`` is the derivative at the
+    points of the degree-:math:`\le n` interpolant of ``v``.
 
-    * ``differences="trigonometric"`` (default) computes :math:`x_i - x_j` as
-      :math:`2\sin((i+j)\pi/2n)\sin((j-i)\pi/2n)`, free of cancellation;
-      ``"direct"`` subtracts the rounded points.
-    * ``diagonal="negative_sum"`` (default) sets :math:`D_{ii} = -\sum_{j\ne i} D_{ij}`;
-      ``"explicit"`` uses the closed forms :math:`(2n^2+1)/6` and :math:`-x_j/(2(1-x_j^2))`.
-    * ``dtype`` is the precision of the whole construction (``np.float32`` reproduces a
-      single-precision build; ``diagonal="explicit", differences="direct",
-      dtype=np.float32`` is the authors' construction).
+    * ``differences="trigonometric"`` (default) computes :math:`x_i - x_j`
+      as :math:`2\sin((i+j)\pi/2n)\sin((j-i)\pi/2n)`, free of
+      cancellation; ``"direct"`` subtracts the rounded points.
+    * ``diagonal="negative_sum"`` (default) sets
+      :math:`D_{ii} = -\sum_{j\ne i} D_{ij}`; ``"explicit"`` uses the
+      closed forms :math:`(2n^2+1)/6` and :math:`-x_j/(2(1-x_j^2))`.
+    * ``dtype`` is the precision of the whole construction
+      (``diagonal="explicit", differences="direct", dtype=np.float32`` is
+      the authors' construction).
     """
     n = _check_n(n)
     if diagonal not in DIAGONALS:
-        raise ValueError(f"diagonal must be one of {', '.join(DIAGONALS)}, got {diagonal!r}")
+        options = ", ".join(DIAGONALS)
+        raise ValueError(f"diagonal must be one of {options}, got {diagonal!r}")
     if differences not in DIFFERENCES:
-        raise ValueError(
-            f"differences must be one of {', '.join(DIFFERENCES)}, got {differences!r}"
-        )
+        options = ", ".join(DIFFERENCES)
+        raise ValueError(f"differences must be in {options}: {differences!r}")
     dtype = np.dtype(dtype)
     if dtype.kind != "f":
         raise ValueError(f"dtype must be a floating-point type, got {dtype}")
@@ -258,3 +267,75 @@ def finite_difference_matrix(x) -> np.ndarray:
     D[0, :3] = _derivative_weights(x[0], x[:3])
     D[-1, -3:] = _derivative_weights(x[-1], x[-3:])
     return D
+
+
+GRIDS = ("chebyshev", "uniform")
+
+
+@dataclass(frozen=True)
+class GridGradients:
+    r"""A 2-D target on a tensor grid with its gradient, exact and estimated.
+
+    * ``x``: the points of one axis (descending for the Chebyshev grid), shape ``(n+1,)``;
+    * ``points``: the grid points as rows, in the order of ``values.ravel()``, shape ``(N, 2)``;
+    * ``values``: :math:`F_{ij} = f(x_i, x_j)`, shape ``(n+1, n+1)``;
+    * ``gradients[method]``: shape ``(N, 2)``, for ``"exact"`` (closed form), ``"fd"``
+      (:func:`finite_difference_matrix` per axis) and, on the Chebyshev grid only,
+      ``"chebyshev"`` (:math:`DF` and :math:`FD^\top`).
+
+    Everything is float64 and computed once, outside any autograd graph.
+    """
+
+    x: np.ndarray
+    points: np.ndarray
+    values: np.ndarray
+    gradients: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def _estimate(self, method: str) -> np.ndarray:
+        if method not in self.gradients:
+            raise ValueError(f"method must be one of {', '.join(self.gradients)}, got {method!r}")
+        return self.gradients[method]
+
+    def error(self, method: str) -> np.ndarray:
+        """The length :math:`|g_{method} - \nabla f|` of the gradient error at each point, (N,)."""
+        difference = self._estimate(method) - self.gradients["exact"]
+        return np.sqrt(np.sum(difference**2, axis=1))
+
+    def mse(self, method: str) -> float:
+        """The mean over the grid of :math:`|g_{method} - \nabla f|^2` (the floor it puts
+        under an :math:`H^1` loss trained on these targets)."""
+        return float(np.mean(self.error(method) ** 2))
+
+
+def grid_gradients(target, n: int, grid: str = "chebyshev") -> GridGradients:
+    r"""Sample a 2-D ``target`` on an :math:`(n+1)\times(n+1)` grid and estimate its gradient.
+
+    ``target`` has ``domain`` (two intervals, the same for both axes), ``value(points)`` and
+    ``gradient(points)`` (e.g. :data:`sobolev.targets.ACKLEY`; tensors or arrays). ``grid``
+    is ``"chebyshev"`` (Chebyshev–Gauss–Lobatto points mapped to the domain, with Chebyshev
+    and finite-difference estimates) or ``"uniform"`` (equispaced points, finite
+    differences only). The Ackley gradient error on the authors' 101×101 Chebyshev grid
+    is ``grid_gradients(ACKLEY, 100).mse("chebyshev")``.
+    """
+    n = _check_n(n, minimum=2)
+    if grid not in GRIDS:
+        raise ValueError(f"grid must be one of {', '.join(GRIDS)}, got {grid!r}")
+    domain = tuple(tuple(map(float, interval)) for interval in target.domain)
+    if len(domain) != 2 or domain[0] != domain[1]:
+        raise ValueError(f"target must be 2-D with the same interval on both axes, got {domain}")
+    a, b = domain[0]
+    if grid == "chebyshev":
+        D, x = cheb_interval(n, a, b)
+    else:
+        D, x = None, np.linspace(a, b, n + 1)
+    points = tensor_grid(x)
+    values = np.asarray(target.value(points), dtype=np.float64).reshape(n + 1, n + 1)
+
+    def rows(partials):
+        return np.stack([p.ravel() for p in partials], axis=1)
+
+    gradients = {"exact": np.asarray(target.gradient(points), dtype=np.float64)}
+    if D is not None:
+        gradients["chebyshev"] = rows(gradient_2d(values, D))
+    gradients["fd"] = rows(gradient_2d(values, finite_difference_matrix(x)))
+    return GridGradients(x=x, points=points, values=values, gradients=gradients)

@@ -24,44 +24,19 @@ terminal event where :math:`w` crosses the line of :math:`w^*`: it puts :math:`w
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.integrate import solve_ivp
 
 from . import theory
-
-#: The terms that :mod:`sobolev.theory` knows, grouped by activation.
-RELU_TERMS = ("relu_l2", "relu_h1")
-RELU2_TERMS = ("relu2_l2", "relu2_h1", "relu2_h2")
-TERMS = RELU_TERMS + RELU2_TERMS
-#: Terms whose integrand jumps across w^T x = 0: their population loss has a kink at w ∥ w*.
-KINKED_TERMS = ("relu_h1", "relu2_h2")
+from .config import check_int
+from .theory import MOVING_BOUNDARY_TERMS, RELU_TERMS, _check_terms
 
 #: Default solver settings (stated in the chapter).
 METHOD = "DOP853"
 RTOL = 1e-10
 ATOL = 1e-14
-
-
-def _check_terms(terms) -> tuple[str, ...]:
-    if isinstance(terms, str) or not isinstance(terms, Sequence) or len(terms) == 0:
-        raise ValueError(
-            f"terms must be a non-empty list of term names from {TERMS}, got {terms!r}"
-        )
-    terms = tuple(terms)
-    unknown = [t for t in terms if t not in TERMS]
-    if unknown:
-        raise ValueError(f"terms contains unknown names {unknown}; expected names from {TERMS}")
-    if len(set(terms)) != len(terms):
-        raise ValueError(f"terms must not repeat a name, got {terms!r}")
-    if not (set(terms) <= set(RELU_TERMS) or set(terms) <= set(RELU2_TERMS)):
-        raise ValueError(
-            f"terms must all belong to one activation (ReLU {RELU_TERMS} or "
-            f"ReLU² {RELU2_TERMS}), got {terms!r}"
-        )
-    return terms
 
 
 def _check_vector(name: str, value, dim: int | None = None) -> np.ndarray:
@@ -77,23 +52,11 @@ def _check_vector(name: str, value, dim: int | None = None) -> np.ndarray:
     return array
 
 
-def angle_between(w, w_star) -> float:
-    """:math:`\\theta = \\angle(w, w^*)`, computed with ``arctan2`` so that it is accurate near 0."""
-    unit = w_star / np.linalg.norm(w_star)
-    along = float(w @ unit)
-    across = float(np.linalg.norm(w - along * unit))
-    return float(np.arctan2(across, along))
-
-
-def gradient_field(terms, w, w_star, *, moving_boundary: bool = True) -> np.ndarray:
-    """:math:`\\sum_k \\nabla_w \\mathcal T_k(w)` from :func:`sobolev.theory.population_gradient`."""
-    total = np.zeros_like(w)
-    for term in terms:
-        total = total + np.asarray(
-            theory.population_gradient(term, w, w_star, moving_boundary=moving_boundary),
-            dtype=float,
-        )
-    return total
+def _field(terms, w, w_star, moving_boundary):
+    r""":math:`\sum_k\nabla_w\mathcal T_k(w)`, i.e. ``-theory.flow_rhs`` (float64 numpy)."""
+    return -np.asarray(
+        theory.flow_rhs(terms, w, w_star, moving_boundary=moving_boundary), dtype=float
+    )
 
 
 @dataclass(frozen=True)
@@ -160,19 +123,18 @@ def integrate_flow(
     w0 = _check_vector("w0", w0, w_star.size)
     if not (np.isfinite(t_end) and t_end > 0):
         raise ValueError(f"t_end must be a positive finite time, got {t_end!r}")
-    if not (isinstance(n_eval, (int, np.integer)) and n_eval >= 2):
-        raise ValueError(f"n_eval must be an integer >= 2, got {n_eval!r}")
+    n_eval = check_int(n_eval, "n_eval", minimum=2)
     unit = w_star / np.linalg.norm(w_star)
     t_eval = np.concatenate([[0.0], np.geomspace(t_end * 1e-4, t_end, n_eval - 1)])
 
     def rhs(_t, w):
-        return -gradient_field(terms, w, w_star, moving_boundary=moving_boundary)
+        return -_field(terms, w, w_star, moving_boundary)
 
     def rhs_on_line(_t, w):
         # sliding on the line of w*: the boundary terms are orthogonal to w there (their
         # minimum-norm subgradient is 0), so the field is the per-sample one, along w* only;
         # theory drops the boundary term below sin(theta) = 1e-8 anyway
-        field = gradient_field(terms, w, w_star, moving_boundary=False)
+        field = _field(terms, w, w_star, False)
         return -(field @ unit) * unit
 
     # the flow stays in span{w0, w*}; y = w . e_across is the signed coordinate across w*, and
@@ -190,7 +152,7 @@ def integrate_flow(
 
     for event in (crossing, dead):
         event.terminal, event.direction = True, -1
-    kinked = moving_boundary and any(t in KINKED_TERMS for t in terms)
+    kinked = moving_boundary and any(t in MOVING_BOUNDARY_TERMS for t in terms)
     times, states = [np.empty(0)], [np.empty((0, w0.size))]
     t_now, state, on_line = 0.0, w0, False
     t_aligned = t_opposed = t_dead = None
@@ -254,8 +216,8 @@ def hessian_at_optimum(
     columns = []
     for k in range(d):
         e = step * basis[:, k]
-        plus = gradient_field(terms, w_star + e, w_star, moving_boundary=moving_boundary)
-        minus = gradient_field(terms, w_star - e, w_star, moving_boundary=moving_boundary)
+        plus = _field(terms, w_star + e, w_star, moving_boundary)
+        minus = _field(terms, w_star - e, w_star, moving_boundary)
         columns.append(basis.T @ (plus - minus) / (2 * step))
     jac = basis @ np.array(columns).T @ basis.T
     return 0.5 * (jac + jac.T)
@@ -310,8 +272,7 @@ def gradient_descent(
     w = _check_vector("w0", w0, w_star.size).copy()
     if not (np.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be a positive number, got {lr!r}")
-    if not (isinstance(n_steps, (int, np.integer)) and n_steps >= 1):
-        raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}")
+    n_steps = check_int(n_steps, "n_steps", minimum=1)
     if not (np.isfinite(stop_below) and stop_below >= 0):
         raise ValueError(f"stop_below must be a non-negative number, got {stop_below!r}")
     V = np.full(n_steps + 1, np.inf)
@@ -319,7 +280,7 @@ def gradient_descent(
     for k in range(1, n_steps + 1):
         if np.linalg.norm(w) == 0:
             break  # a dead neuron: the angle and the gradient are undefined
-        w = w - lr * gradient_field(terms, w, w_star, moving_boundary=moving_boundary)
+        w = w - lr * _field(terms, w, w_star, moving_boundary)
         V[k] = float(np.sum((w - w_star) ** 2))
         if not np.isfinite(V[k]) or V[k] > 1e6 * max(V[0], 1.0):
             V[k:] = np.inf
@@ -330,3 +291,169 @@ def gradient_descent(
         if V[k] <= stop_below:
             return V[: k + 1]
     return V
+
+
+def hessian(terms, w, w_star, *, moving_boundary: bool = True, step: float = 1e-6) -> np.ndarray:
+    """Central finite differences of the field :math:`\\sum_k\\nabla\\mathcal T_k` at any ``w``,
+    symmetrised: the Hessian of the population loss there (``moving_boundary=True``) where it
+    is twice differentiable (:math:`0 < \\theta < \\pi`, :math:`w \\ne 0`)."""
+    terms = _check_terms(terms)
+    w_star = _check_vector("w_star", w_star)
+    w = _check_vector("w", w, w_star.size)
+    if not (np.isfinite(step) and step > 0):
+        raise ValueError(f"step must be a positive number, got {step!r}")
+    columns = []
+    for e in step * np.eye(w.size):
+        plus = _field(terms, w + e, w_star, moving_boundary)
+        minus = _field(terms, w - e, w_star, moving_boundary)
+        columns.append((plus - minus) / (2 * step))
+    jac = np.array(columns).T
+    return 0.5 * (jac + jac.T)
+
+
+def stationary_point(terms, w0, w_star, *, moving_boundary: bool = True, tol: float = 1e-13):
+    """A zero of :math:`\\sum_k\\nabla\\mathcal T_k` near ``w0`` in the plane of ``w0`` and
+    :math:`w^*` (where the flow stays), by :func:`scipy.optimize.root` on the two in-plane
+    coordinates. Raises if the solver does not converge; returns the point in
+    :math:`\\mathbb R^d`."""
+    from scipy.optimize import root
+
+    terms = _check_terms(terms)
+    w_star = _check_vector("w_star", w_star)
+    w0 = _check_vector("w0", w0, w_star.size)
+    unit = w_star / np.linalg.norm(w_star)
+    across = w0 - (w0 @ unit) * unit
+    if np.linalg.norm(across) == 0:
+        raise ValueError("w0 lies on the line of w_star: the plane is undefined")
+    e2 = across / np.linalg.norm(across)
+
+    def embed(p):
+        return p[0] * unit + p[1] * e2
+
+    def residual(p):
+        g = _field(terms, embed(p), w_star, moving_boundary)
+        return np.array([g @ unit, g @ e2])
+
+    sol = root(residual, np.array([w0 @ unit, w0 @ e2]), tol=tol)
+    if not sol.success:
+        raise RuntimeError(f"no stationary point found near w0: {sol.message}")
+    return embed(sol.x)
+
+
+def largest_curvature(terms, w_star) -> float:
+    """:math:`\\lambda_{\\max}` of the smooth part of the Hessian at :math:`w^*`
+    (:func:`curvature_at_optimum`): the curvature that bounds a stable step, :math:`2/\\lambda_{\\max}`."""
+    c = curvature_at_optimum(terms, w_star)
+    return max(c["across"], c["along"])
+
+
+def condition_number(terms, w_star, *, moving_boundary: bool = True) -> float:
+    """:math:`\\kappa = \\lambda_{\\max}/\\lambda_{\\min}` of the Hessian at :math:`w^*`; ``inf``
+    for a kinked loss under the exact gradient (no Hessian), the smooth part's otherwise."""
+    c = curvature_at_optimum(terms, w_star)
+    if moving_boundary and c["kink"] > 0:
+        return float("inf")
+    return max(c["across"], c["along"]) / min(c["across"], c["along"])
+
+
+def predicted_rate(terms, w_star, *, moving_boundary: bool = True) -> float:
+    """Asymptotic rate of :math:`\\log V` along the flow, :math:`V \\sim e^{-rt}`: :math:`2\\lambda_{\\min}`
+    for a smooth field, :math:`2\\lambda_{\\text{along}}` for a kinked one under the exact gradient
+    (the across directions die in finite time)."""
+    c = curvature_at_optimum(terms, w_star)
+    if moving_boundary and c["kink"] > 0:
+        return 2 * c["along"]
+    return 2 * min(c["across"], c["along"])
+
+
+def fitted_rate(flow: Flow, *, low: float = 1e-14, high: float = 1e-6) -> float | None:
+    """Least-squares rate :math:`r` of :math:`\\log V(t) \\approx c - rt` over the samples with
+    ``low`` < V < ``high`` (the asymptotic regime); None when fewer than 4 samples lie there."""
+    if not 0 < low < high:
+        raise ValueError(f"need 0 < low < high, got {low!r}, {high!r}")
+    tail = (flow.V < high) & (flow.V > low)
+    if tail.sum() < 4:
+        return None
+    return float(-np.polyfit(flow.t[tail], np.log(flow.V[tail]), 1)[0])
+
+
+@dataclass(frozen=True)
+class BestSteps:
+    """Gradient descent at its best step, per start (:func:`best_steps`).
+
+    ``steps`` and ``lr``: fewest steps to the level and the learning rate that achieved them
+    (``None`` where no rate of the grid reached it); ``lowest``: the lowest final :math:`V` over
+    all runs."""
+
+    steps: tuple
+    lr: tuple
+    lowest: float
+
+    @property
+    def median_steps(self) -> float | None:
+        """Median over starts of the fewest steps; None unless every start reached the level."""
+        if any(s is None for s in self.steps):
+            return None
+        return float(np.median(self.steps))
+
+    @property
+    def median_lr(self) -> float | None:
+        reached = [lr for lr in self.lr if lr is not None]
+        return float(np.median(reached)) if reached else None
+
+
+def best_steps(
+    terms, starts, w_star, lrs, max_steps: int, *, level: float = 1e-6, moving_boundary=True
+) -> BestSteps:
+    """For each start, the fewest steps of :func:`gradient_descent` to :math:`V \\le` ``level``
+    over the learning rates ``lrs``, and the rate that achieved it."""
+    terms = _check_terms(terms)
+    max_steps = check_int(max_steps, "max_steps", minimum=1)
+    if not level > 0:
+        raise ValueError(f"level must be positive, got {level!r}")
+    lrs = [float(lr) for lr in lrs]
+    if not lrs:
+        raise ValueError("lrs must hold at least one learning rate")
+    steps, rates, lowest = [], [], np.inf
+    for w0 in starts:
+        best, best_lr = None, None
+        for lr in lrs:
+            V = gradient_descent(
+                terms, w0, w_star, lr, max_steps, moving_boundary=moving_boundary, stop_below=level
+            )
+            lowest = min(lowest, float(V[-1]))
+            if V[-1] <= level and (best is None or V.size - 1 < best):
+                best, best_lr = V.size - 1, lr
+        steps.append(best)
+        rates.append(best_lr)
+    return BestSteps(tuple(steps), tuple(rates), float(lowest))
+
+
+#: The outcomes :func:`fate` distinguishes.
+FATES = ("converged", "stationary point", "shrinking to w = 0", "died", "still moving")
+
+
+def fate(flow: Flow, w_star, *, level: float = 1e-6, grad_tol: float = 1e-8) -> str:
+    """How a solved flow ends, one of :data:`FATES`.
+
+    * ``"converged"``: :math:`V(t_{end}) \\le` ``level``·:math:`\\|w^*\\|^2`;
+    * ``"died"``: :math:`w` reached 0 (``Flow.t_dead``);
+    * ``"stationary point"``: the field at the end is below ``grad_tol`` times the field at the
+      start — the flow has stopped at a point other than :math:`w^*`;
+    * ``"shrinking to w = 0"``: :math:`\\|w\\|` fell by more than half between :math:`t_{end}/10`
+      and :math:`t_{end}` (the slow drift towards the dead neuron);
+    * ``"still moving"``: none of these (extend the horizon).
+    """
+    w_star = _check_vector("w_star", w_star)
+    if flow.V[-1] <= level * float(w_star @ w_star):
+        return "converged"
+    if flow.t_dead is not None:
+        return "died"
+    start = np.linalg.norm(_field(flow.terms, flow.w[0], w_star, flow.moving_boundary))
+    end = np.linalg.norm(_field(flow.terms, flow.w[-1], w_star, flow.moving_boundary))
+    if end <= grad_tol * start:
+        return "stationary point"
+    k = int(np.searchsorted(flow.t, flow.t[-1] / 10))
+    if np.linalg.norm(flow.w[-1]) < 0.5 * np.linalg.norm(flow.w[k]):
+        return "shrinking to w = 0"
+    return "still moving"

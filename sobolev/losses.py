@@ -30,18 +30,21 @@ from .config import check_int
 TERMS = ("l2", "h1", "h2")
 
 
-def input_derivatives(model: torch.nn.Module, x: torch.Tensor, order: int = 1):
-    """Values, input gradients and (for ``order=2``) input Hessians of a scalar network.
+def input_derivatives(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    order: int = 1,
+):
+    """Values, input gradients and (``order=2``) input Hessians of a network.
 
-    Returns ``(u, grad, hess)`` with shapes ``(N,)``, ``(N, d)`` or ``None``, and
-    ``(N, d, d)`` or ``None``. Every tensor stays in the autograd graph
+    Returns ``(u, grad, hess)`` with shapes ``(N,)``, ``(N, d)`` or ``None``,
+    and ``(N, d, d)`` or ``None``. Every tensor stays in the autograd graph
     (``create_graph=True``), so a loss built on them trains the parameters.
     """
     order = check_int(order, "order")
     if order > 2:
         raise ValueError(f"order must be 0, 1 or 2, got {order!r}")
-    if not isinstance(x, torch.Tensor) or x.ndim != 2:
-        raise ValueError(f"x must be a tensor of shape (N, d), got {getattr(x, 'shape', type(x))}")
+    _check_points(x)
     if order == 0:
         u = model(x)
         _check_scalar_output(u)
@@ -56,8 +59,13 @@ def input_derivatives(model: torch.nn.Module, x: torch.Tensor, order: int = 1):
             torch.autograd.grad(grad[:, i].sum(), x, create_graph=True)[0]
             for i in range(x.shape[1])
         ]
-        hess = torch.stack(rows, dim=1)  # hess[n, i, j] = ∂²u/∂x_i∂x_j at x_n
+        hess = torch.stack(rows, dim=1)  # hess[n, i, j] = ∂²u/∂x_i∂x_j(x_n)
     return u[:, 0], grad, hess
+
+
+def _check_points(x) -> None:
+    if not isinstance(x, torch.Tensor) or x.ndim != 2:
+        raise ValueError(f"x must be a tensor of shape (N, d), got {getattr(x, 'shape', type(x))}")
 
 
 def _check_scalar_output(u: torch.Tensor) -> None:
@@ -127,15 +135,15 @@ def sobolev_loss(
 ) -> SobolevLoss:
     r"""The Sobolev loss of ``model`` against a target sampled at ``x``.
 
-    ``value`` (N,) or (N, 1) holds f(x_j); ``gradient`` (N, d) holds ∇f(x_j) and turns
-    on the H1 term; ``hessian`` (N, d, d) holds ∇²f(x_j) and turns on the H2 term.
-    A term whose target is ``None`` is left out. ``h1_weight`` and ``h2_weight``
-    default to 1 where their target is given; a positive weight without its target
-    is an error (the term would silently vanish), weight 0 is allowed. Targets are
-    cast to ``x``'s dtype and device (compute them once, in float64, outside the graph).
+    ``value`` (N,) or (N, 1) holds f(x_j); ``gradient`` (N, d) holds ∇f(x_j)
+    and turns on the H1 term; ``hessian`` (N, d, d) holds ∇²f(x_j) and turns
+    on the H2 term. A term whose target is ``None`` is left out.
+    ``h1_weight`` and ``h2_weight`` default to 1 where their target is given;
+    a positive weight without its target is an error (the term would vanish
+    silently), weight 0 is allowed. Targets are cast to ``x``'s dtype and
+    device (compute them once, in float64, outside the graph).
     """
-    if not isinstance(x, torch.Tensor) or x.ndim != 2:
-        raise ValueError(f"x must be a tensor of shape (N, d), got {getattr(x, 'shape', type(x))}")
+    _check_points(x)
     weights = {
         "l2": _check_weight("l2_weight", l2_weight),
         "h1": _term_weight("h1_weight", h1_weight, gradient, "gradient"),

@@ -74,9 +74,7 @@ def sha256(path) -> str:
 def _check_arrays(images, labels, path) -> tuple[np.ndarray, np.ndarray]:
     where = f"{path}: "
     if images.ndim != 3 or images.shape[1:] != (SIDE, SIDE):
-        raise ValueError(
-            f"{where}images must have shape (n, {SIDE}, {SIDE}), got {images.shape}"
-        )
+        raise ValueError(f"{where}images must have shape (n, {SIDE}, {SIDE}), got {images.shape}")
     if images.dtype != np.uint8:
         raise ValueError(f"{where}images must be uint8 (0-255), got dtype {images.dtype}")
     if labels.shape != (images.shape[0],):
@@ -89,9 +87,7 @@ def _check_arrays(images, labels, path) -> tuple[np.ndarray, np.ndarray]:
     if images.shape[0] == 0:
         raise ValueError(f"{where}the file holds no images")
     if labels.min() < 0 or labels.max() > 9:
-        raise ValueError(
-            f"{where}labels must be digits 0-9, got {labels.min()}..{labels.max()}"
-        )
+        raise ValueError(f"{where}labels must be digits 0-9, got {labels.min()}..{labels.max()}")
     return images, labels.astype(np.uint8)
 
 

@@ -226,19 +226,25 @@ class Siren(nn.Module):
 class AuthorsFourierNetwork(nn.Module):
     """The "Fourier feature network" of the paper's published code.
 
-    A trainable first layer sin(Bx + b) with B ~ N(0, 1) and PyTorch's default bias,
-    sine only (no cosine), then an MLP with ``activation`` (tanh in their code):
-    ``AuthorsFourierNetwork(1, 64, [64, 64, 1])`` is 1 → 64 (sine) → 64 → 64 → 1.
-    Unlike :class:`FourierFeatureNetwork` (Tancik et al.), B is trained and not
-    scaled by 2π or by a σ.
+    A trainable first layer sin(Bx + b), B ~ N(0, 1), PyTorch's default
+    bias, sine only (no cosine), then an MLP with ``activation`` (tanh in
+    their code): ``AuthorsFourierNetwork(1, 64, [64, 64, 1])`` is
+    1 → 64 (sine) → 64 → 64 → 1. Unlike :class:`FourierFeatureNetwork`
+    (Tancik et al.), B is trained and not scaled by 2π or by a σ.
     """
 
-    def __init__(self, d_in: int, n_features: int, widths: Sequence[int], activation: str = "tanh"):
+    def __init__(
+        self,
+        d_in: int,
+        n_features: int,
+        widths: Sequence[int],
+        activation: str = "tanh",
+    ):
         super().__init__()
         widths = _check_widths(widths, min_len=1)
-        for name, value in (("d_in", d_in), ("n_features", n_features)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        for name, v in (("d_in", d_in), ("n_features", n_features)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v}")
         self.d_in = d_in
         self.features = nn.Linear(d_in, n_features)
         with torch.no_grad():

@@ -188,6 +188,8 @@ def ratio_text(value: float | None) -> str:
     """A ratio as a reader should see it in a checked cell: ``"≈ 2×"``, ``"≈ 0.5×"``."""
     if not _finite(value):
         return round_sig(value)
+    if abs(value) >= 10:  # "≈ 500×", not "≈ 5e2×"
+        return f"≈ {float(round_sig(value)):,.0f}×"
     return f"≈ {round_sig(value)}×"
 
 

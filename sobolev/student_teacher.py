@@ -530,6 +530,61 @@ def stable_lrs(run: SGDRun, threshold: float) -> dict[str, tuple[float, float] |
     return out
 
 
+def steps_to_common_error(
+    l2_run: SGDRun, h1_run: SGDRun, threshold: float, row: int = 0
+) -> tuple[float, float, float]:
+    """Iterations each loss needs to reach a common error, from the median curves over seeds.
+
+    The common error is ``threshold`` when the median L2 curve of row ``row`` gets there, otherwise
+    the error at which the median L2 curve ends. Returns ``(level, k_l2, k_h1)``; ``k_h1`` is
+    ``inf`` when the median H1 curve never reaches the level. The speed-up is ``k_l2 / k_h1``.
+    """
+    l2 = np.median(l2_run.error[row], axis=0)
+    h1 = np.median(h1_run.error[row], axis=0)
+    if not (np.isfinite(l2).all() and np.isfinite(h1).all()):
+        return float("nan"), float("inf"), float("inf")
+    level = max(threshold, float(l2[-1]))
+    k_l2 = float(np.argmax(l2 <= level))
+    k_h1 = float(np.argmax(h1 <= level)) if (h1 <= level).any() else float("inf")
+    return level, k_l2, k_h1
+
+
+def best_lr(run: SGDRun, threshold: float, rule: str = "fastest"):
+    """The learning rate that ``rule`` picks (see :func:`stable_lrs`) and its per-seed steps.
+
+    Returns ``(lr, steps)``: ``steps`` (S,) is the first step with ‖w − w*‖ < ``threshold`` for
+    each seed at that learning rate (``inf`` for a seed that never gets there). ``(None, None)``
+    when no learning rate converges.
+    """
+    if rule not in ("fastest", "largest"):
+        raise ValueError(f"rule must be 'fastest' or 'largest', got {rule!r}")
+    chosen = stable_lrs(run, threshold)[rule]
+    if chosen is None:
+        return None, None
+    i = run.lrs.index(chosen[0])
+    return chosen[0], run.steps_to_reach(threshold)[i]
+
+
+def condition_numbers(problem: StudentTeacherProblem, h1_weight: float = 0.5):
+    """Condition numbers of the linearised L2 and H1 steps at w*, one per seed.
+
+    Near the teacher, the L2 loss (½ on the value term) has Hessian Σ̂ = (1/N)Σ 1{w*ᵀx>0} x xᵀ
+    and the H1 loss adds 2·``h1_weight``·p̂·I with p̂ = (1/N)Σ 1{w*ᵀx>0} (eq-st-linear).
+    Returns two arrays (S,): λmax/λmin of Σ̂ and of Σ̂ + 2·h1_weight·p̂·I, computed in float64.
+    """
+    x = problem.x.double()
+    active = problem.slope.double()
+    kappa_l2, kappa_h1 = [], []
+    for s in range(problem.n_seeds):
+        xs, a = x[:, s], active[:, s]
+        sigma = (xs * a[:, None]).T @ xs / len(xs)
+        eig = torch.linalg.eigvalsh(sigma)
+        shift = 2 * h1_weight * a.mean()
+        kappa_l2.append(float(eig[-1] / eig[0]))
+        kappa_h1.append(float((eig[-1] + shift) / (eig[0] + shift)))
+    return np.array(kappa_l2), np.array(kappa_h1)
+
+
 def flow_error(loss: str, w0, w_star, times, *, moving_boundary: bool = False) -> np.ndarray:
     """‖w(t) − w*‖ along the population gradient flow of ``loss`` at ``times`` (all > 0 or 0).
 

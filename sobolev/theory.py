@@ -52,10 +52,14 @@ At :math:`\theta \in \{0, \pi\}` the population losses :math:`\mathcal J, \mathc
 (:math:`\theta` is not differentiable there); ``moving_boundary=True`` then returns the
 minimum-norm element of the subdifferential, which drops the boundary term.
 
-The 2×2 matrices of the proofs are exported both as printed in the paper and as corrected
-(``m1_printed`` / ``m1_corrected`` and so on); :func:`descent_identity` evaluates each proof's
-decomposition of :math:`(w - w^*)^\top\nabla` with either version, so the errata can show which
-identities hold.
+Every gradient is a combination :math:`c_w\,w + c_*\,w^* + c_e\,e` with
+:math:`e = (v - \cos\theta\,u)/\sin\theta` (:func:`gradient_coefficients`), so one set of
+coefficients gives both the gradient in :math:`\mathbb R^d` (:func:`population_gradient`) and,
+vectorised over the :math:`(\theta, \|w\|/\|w^*\|)` plane, the descent rate
+:math:`(w - w^*)^\top\nabla` (:func:`descent_rate`).
+
+The proofs' 2×2 matrices and identities are in :mod:`sobolev.proofs`; sampling and Monte Carlo
+in :mod:`sobolev.montecarlo`.
 """
 
 from __future__ import annotations
@@ -65,35 +69,27 @@ import math
 import numpy as np
 import torch
 
-TERMS = ("relu_l2", "relu_h1", "relu2_l2", "relu2_h1", "relu2_h2")
-#: The terms whose autograd expectation differs from the population gradient.
+#: The population terms, grouped by activation.
+RELU_TERMS = ("relu_l2", "relu_h1")
+RELU2_TERMS = ("relu2_l2", "relu2_h1", "relu2_h2")
+TERMS = RELU_TERMS + RELU2_TERMS
+#: The terms whose integrand jumps across wᵀx = 0: their autograd expectation differs from the
+#: population gradient, and their population loss has a kink at w ∥ w*.
 MOVING_BOUNDARY_TERMS = ("relu_h1", "relu2_h2")
 _ACROSS_EPS = 1e-8  # |sin θ| below which w is taken to lie on the line of w*
 
 __all__ = [
     "TERMS",
+    "RELU_TERMS",
+    "RELU2_TERMS",
     "MOVING_BOUNDARY_TERMS",
     "angle",
     "population_loss",
+    "gradient_coefficients",
     "population_gradient",
     "flow_rhs",
     "dV_dt",
-    "m1_printed",
-    "m1_corrected",
-    "m2_printed",
-    "m2_corrected",
-    "m_i1_printed",
-    "m_i1_corrected",
-    "m_i2_printed",
-    "m_i2_corrected",
-    "m_i3_printed",
-    "m_i3_corrected",
-    "descent_identity",
-    "sample_pair",
-    "monte_carlo_gradient",
-    "monte_carlo_loss",
-    "monte_carlo_mse",
-    "loglog_slope",
+    "descent_rate",
 ]
 
 
@@ -193,14 +189,26 @@ def _check_term(term):
         raise ValueError(f"term must be one of {', '.join(TERMS)}; got {term!r}")
 
 
-def _check_terms(terms):
+def _check_terms(terms) -> tuple[str, ...]:
+    """The one check of a list of terms: one name or a non-empty sequence of distinct names of
+    :data:`TERMS`, all of one activation (ReLU or ReLU²). Returns them as a tuple."""
     if isinstance(terms, str):
         terms = (terms,)
-    terms = tuple(terms)
+    try:
+        terms = tuple(terms)
+    except TypeError:
+        raise ValueError(f"terms must be a term name or a list of them, got {terms!r}") from None
     if not terms:
         raise ValueError("terms must name at least one term")
     for term in terms:
         _check_term(term)
+    if len(set(terms)) != len(terms):
+        raise ValueError(f"terms must not repeat a name, got {terms!r}")
+    if not (set(terms) <= set(RELU_TERMS) or set(terms) <= set(RELU2_TERMS)):
+        raise ValueError(
+            f"terms must all belong to one activation (ReLU {RELU_TERMS} or "
+            f"ReLU² {RELU2_TERMS}), got {terms!r}"
+        )
     return terms
 
 
@@ -258,28 +266,43 @@ def population_loss(term, w, w_star):
 
 
 # --------------------------------------------------------------------------- gradients
-def _gradient(ops, term, w, w_star, moving_boundary):
-    a, b, u, v, theta = _geometry(ops, w, w_star)
-    s, c = ops.sin(theta), ops.cos(theta)
+def gradient_coefficients(term, a, b, theta, *, moving_boundary=False):
+    r"""Coefficients :math:`(c_w, c_*, c_e)` with :math:`\nabla = c_w w + c_* w^* + c_e e`.
+
+    :math:`a = \|w\|`, :math:`b = \|w^*\|`, :math:`\theta = \angle(w, w^*)` and
+    :math:`e = (v - \cos\theta\,u)/\sin\theta`, the unit vector of :math:`\mathrm{span}(w, w^*)`
+    orthogonal to :math:`w`, towards :math:`w^*`. Works elementwise on numpy arrays, torch
+    tensors or floats; :math:`c_e \ne 0` only for the boundary term of ``relu_h1`` and
+    ``relu2_h2`` with ``moving_boundary=True``. No input checking (see :func:`population_gradient`).
+    """
+    xp = torch if isinstance(theta, torch.Tensor) else np
+    s, c = xp.sin(theta), xp.cos(theta)
     pi = math.pi
+    zero = 0.0 * theta
     if term == "relu_l2":
-        return 0.5 * w - ((pi - theta) * w_star + b * s * u) / (2 * pi)
+        return 0.5 - b * s / (2 * pi * a) + zero, -(pi - theta) / (2 * pi), zero
     if term == "relu_h1":
-        grad = 0.5 * w - (pi - theta) / (2 * pi) * w_star
-        if moving_boundary:
-            grad = grad - b * c / (2 * pi) * _unit_towards_teacher(ops, u, v, theta)
-        return grad
+        ce = -b * c / (2 * pi) if moving_boundary else zero
+        return 0.5 + zero, -(pi - theta) / (2 * pi), ce
     if term == "relu2_l2":
         big_g = (pi - theta) + s * c
         big_h = 2 * s + 2 * (pi - theta) * c
-        return 3 * a**2 * w - b**2 / pi * big_g * w - a * b / pi * big_h * w_star
+        return 3 * a**2 - b**2 / pi * big_g, -a * b / pi * big_h, zero
     if term == "relu2_h1":
         g1 = s + 2 * (pi - theta) * c
-        return 4 * (a**2 * w - s * c / (2 * pi) * b**2 * w - a * b / (2 * pi) * g1 * w_star)
-    # relu2_h2
-    grad = 4 * a**2 * w - 4 * (pi - theta) / pi * (a * b * c) * w_star
-    if moving_boundary:
-        grad = grad - 2 * a * b**2 * c**2 / pi * _unit_towards_teacher(ops, u, v, theta)
+        return 4 * (a**2 - s * c / (2 * pi) * b**2), -4 * a * b / (2 * pi) * g1, zero
+    if term == "relu2_h2":
+        ce = -2 * a * b**2 * c**2 / pi if moving_boundary else zero
+        return 4 * a**2 + zero, -4 * (pi - theta) / pi * (a * b * c), ce
+    raise ValueError(f"term must be one of {', '.join(TERMS)}; got {term!r}")
+
+
+def _gradient(ops, term, w, w_star, moving_boundary):
+    a, b, u, v, theta = _geometry(ops, w, w_star)
+    cw, cs, ce = gradient_coefficients(term, a, b, theta, moving_boundary=moving_boundary)
+    grad = cw * w + cs * w_star
+    if moving_boundary and term in MOVING_BOUNDARY_TERMS:
+        grad = grad + ce * _unit_towards_teacher(ops, u, v, theta)
     return grad
 
 
@@ -322,290 +345,28 @@ def dV_dt(terms, w, w_star, moving_boundary=True):
     return ops.scalar_out(2 * ops.dot(w - w_star, rhs))
 
 
-# --------------------------------------------------------------------------- matrices of the proofs
-def _theta_array(theta):
-    t = np.asarray(theta, dtype=float)
-    if not np.all(np.isfinite(t)) or np.any(t < 0) or np.any(t > np.pi):
-        raise ValueError(f"theta must lie in [0, π], got {theta!r}")
-    return t
+def descent_rate(terms, theta, rho, *, moving_boundary=False):
+    r""":math:`(w - w^*)^\top\sum_t\nabla_w t` at :math:`\|w^*\| = 1`, :math:`\|w\| = \rho`,
+    :math:`\angle(w, w^*) = \theta`, vectorised (``theta`` and ``rho`` broadcast).
 
-
-def _mat(m11, m12, m22):
-    m11, m12, m22 = np.broadcast_arrays(m11, m12, m22)
-    return np.stack([np.stack([m11, m12], -1), np.stack([m12, m22], -1)], -2)
-
-
-def m1_printed(theta):
-    r"""Theorem 2's :math:`M_1` (the :math:`\mathcal L` part) as printed (Appendix A.1):
-    :math:`\begin{pmatrix} \sin 2\theta + 2\pi - 2\theta & -(2\pi-\theta)\cos\theta - \sin\theta \\
-    \cdot & 2\pi\end{pmatrix}`, shape ``theta.shape + (2, 2)``. Its prefactor is not printed."""
-    t = _theta_array(theta)
-    off = -(2 * np.pi - t) * np.cos(t) - np.sin(t)
-    return _mat(np.sin(2 * t) + 2 * np.pi - 2 * t, off, 2 * np.pi + 0 * t)
-
-
-def m1_corrected(theta):
-    r""":math:`M_1` with which :math:`(w-w^*)^\top\nabla\mathcal L = \tfrac1{4\pi} q^\top M_1 q`,
-    :math:`q = (\|w^*\|, \|w\|)`: the printed entries are right, the prefactor is :math:`1/4\pi`."""
-    return m1_printed(theta)
-
-
-def m2_printed(theta):
-    r"""Theorem 2's :math:`M_2` (the :math:`\mathcal J` part) as printed:
-    :math:`\begin{pmatrix} 2\pi - 2\theta & -(2\pi-\theta)\cos\theta \\ \cdot & 2\pi\end{pmatrix}`."""
-    t = _theta_array(theta)
-    return _mat(2 * np.pi - 2 * t, -(2 * np.pi - t) * np.cos(t), 2 * np.pi + 0 * t)
-
-
-def m2_corrected(theta, moving_boundary=False):
-    r""":math:`M_2` with :math:`(w-w^*)^\top\nabla\mathcal J = \tfrac1{4\pi} q^\top M_2 q`.
-
-    For the autograd expectation (``moving_boundary=False``) this is the printed matrix; the
-    gradient of the population loss adds :math:`\sin 2\theta` to the (1,1) entry."""
-    m = m2_printed(theta).copy()
-    if moving_boundary:
-        m[..., 0, 0] += np.sin(2 * _theta_array(theta))
-    return m
-
-
-def _g_h(t):
-    return (np.pi - t) + np.sin(t) * np.cos(t), 2 * np.sin(t) + 2 * (np.pi - t) * np.cos(t)
-
-
-def m_i1_printed(theta):
-    r"""Theorem 3's :math:`M` for :math:`\mathcal I_1` as printed:
-    :math:`\begin{pmatrix} 2G\cos\theta + 2H & -(3\pi + G + H\cos\theta) \\ \cdot & 6\pi\end{pmatrix}`."""
-    t = _theta_array(theta)
-    g, h = _g_h(t)
-    c = np.cos(t)
-    return _mat(2 * g * c + 2 * h, -(3 * np.pi + g + h * c), 6 * np.pi + 0 * t)
-
-
-def m_i1_corrected(theta):
-    r""":math:`M` with :math:`(w-w^*)^\top\nabla\mathcal I_1 = \tfrac1\pi\big[3\pi(a^2 - ab)^2 +
-    \tfrac{ab}2 q^\top M q\big]` (the paper's square kept): the (2,2) entry is
-    :math:`6\pi(2 - \cos\theta)`, not :math:`6\pi`, and the form carries the factor :math:`ab/2`."""
-    m = m_i1_printed(theta).copy()
-    m[..., 1, 1] = 6 * np.pi * (2 - np.cos(_theta_array(theta)))
-    return m
-
-
-def m_i2_printed(theta):
-    r"""Theorem 3's :math:`M_2` for :math:`\mathcal I_2` as printed:
-    :math:`\begin{pmatrix} 2G_1 + 2\cos^2\theta\sin\theta & -\cos\theta(G_1 + \sin\theta + 2\pi\cos\theta)
-    \\ \cdot & 4\pi\cos\theta\end{pmatrix}`, :math:`G_1 = \sin\theta + 2(\pi-\theta)\cos\theta`."""
-    t = _theta_array(theta)
-    s, c = np.sin(t), np.cos(t)
-    g1 = s + 2 * (np.pi - t) * c
-    return _mat(2 * g1 + 2 * c**2 * s, -c * (g1 + s + 2 * np.pi * c), 4 * np.pi * c)
-
-
-def m_i2_corrected(theta):
-    r""":math:`M_2` with :math:`(w-w^*)^\top\nabla\mathcal I_2 = \tfrac2\pi\big[2\pi(a^2 - ab\cos\theta)^2
-    + \tfrac{ab}2 q^\top M_2 q\big]`: the printed matrix is right (but only semidefinite at θ = π/2)."""
-    return m_i2_printed(theta)
-
-
-def m_i3_printed(theta):
-    r"""Theorem 3's :math:`M` for :math:`\mathcal I_3` as printed:
-    :math:`\begin{pmatrix} 2(\pi-\theta) & (\theta - 2\pi)\cos\theta \\ \cdot & 2\pi\end{pmatrix}`."""
-    t = _theta_array(theta)
-    return _mat(2 * (np.pi - t), (t - 2 * np.pi) * np.cos(t), 2 * np.pi + 0 * t)
-
-
-def m_i3_corrected(theta, moving_boundary=False):
-    r""":math:`M` with :math:`(w-w^*)^\top\nabla\mathcal I_3 = \tfrac4\pi\big[\pi(a^2 - w^\top w^*)^2 +
-    \tfrac12 (w^\top w^*)\, q^\top M q\big]` (the printed identity lacks the ½). For the gradient of the
-    population loss (``moving_boundary=True``) the (1,1) entry gains :math:`\sin 2\theta / 2`."""
-    m = m_i3_printed(theta).copy()
-    if moving_boundary:
-        m[..., 0, 0] += 0.5 * np.sin(2 * _theta_array(theta))
-    return m
-
-
-def descent_identity(term, w, w_star, *, version="corrected", moving_boundary=False):
-    r"""Right-hand side of the proof's decomposition of :math:`(w - w^*)^\top \nabla_w(\text{term})`.
-
-    ``version="printed"`` evaluates the identity as printed in the paper (Theorem 2: read with
-    prefactor 1, as the OCR'd text shows none; Theorem 3: with its printed prefactors), and
-    ``"corrected"`` the corrected one, which equals ``(w - w*) · population_gradient(term, ...)``
-    exactly. Returns a Python float (numpy inputs are used in float64).
+    Positive means :math:`V` decreases along the flow (:math:`\dot V = -2\times` this). The
+    value depends on nothing else (not on :math:`d`), and for another :math:`\|w^*\| = b` it
+    scales by :math:`b^2` (ReLU) or :math:`b^4` (ReLU²) at :math:`\rho = \|w\|/b`. With
+    :math:`w = \rho u`, :math:`w^* = \cos\theta\,u + \sin\theta\,e`: :math:`(w-w^*)^\top w =
+    \rho^2 - \rho\cos\theta`, :math:`(w-w^*)^\top w^* = \rho\cos\theta - 1`,
+    :math:`(w-w^*)^\top e = -\sin\theta`.
     """
-    _check_term(term)
-    if version not in ("printed", "corrected"):
-        raise ValueError(f"version must be 'printed' or 'corrected', got {version!r}")
-    ops, w, w_star = _check_pair(w, w_star)
-    w = np.asarray(w.detach().cpu() if ops.is_torch else w, dtype=float)
-    w_star = np.asarray(w_star.detach().cpu() if ops.is_torch else w_star, dtype=float)
-    a, b = np.linalg.norm(w), np.linalg.norm(w_star)
-    theta = float(angle(w, w_star))
-    q = np.array([b, a])
-    printed = version == "printed"
-    if term == "relu_l2":
-        return (
-            float(q @ m1_printed(theta) @ q)
-            if printed
-            else float(q @ m1_corrected(theta) @ q / (4 * np.pi))
-        )
-    if term == "relu_h1":
-        if printed:
-            return float(q @ m2_printed(theta) @ q)
-        return float(q @ m2_corrected(theta, moving_boundary) @ q / (4 * np.pi))
-    if term == "relu2_l2":
-        square = 3 * np.pi * (a**2 - a * b) ** 2 / np.pi
-        if printed:
-            return float(square + q @ m_i1_printed(theta) @ q / (2 * np.pi))
-        return float(square + a * b / 2 * (q @ m_i1_corrected(theta) @ q) / np.pi)
-    if term == "relu2_h1":
-        square = 2 * np.pi * (a**2 - a * b * np.cos(theta)) ** 2
-        return float(2 / np.pi * (square + a * b / 2 * (q @ m_i2_corrected(theta) @ q)))
-    # relu2_h2
-    dot = float(w @ w_star)
-    square = np.pi * (a**2 - dot) ** 2
-    if printed:
-        return float(4 / np.pi * (square + dot * (q @ m_i3_printed(theta) @ q)))
-    return float(
-        4 / np.pi * (square + 0.5 * dot * (q @ m_i3_corrected(theta, moving_boundary) @ q))
-    )
-
-
-# --------------------------------------------------------------------------- sampling and Monte Carlo
-def sample_pair(d, rng, *, inside=True, max_tries=10_000):
-    r"""A teacher :math:`w^* \sim N(0, I_d)` and a student :math:`w = w^* + e`, as in Section 4.1.
-
-    ``inside=True``: :math:`e` uniform in the ball :math:`\|e\| \le \|w^*\|` (the theorems' region);
-    ``inside=False``: :math:`e` uniform in the shell :math:`\|w^*\| \le \|e\| \le 3\|w^*\|`.
-    ``rng`` is a ``numpy.random.Generator``. Returns two float64 numpy arrays.
-    """
-    if not isinstance(d, (int, np.integer)) or d < 2:
-        raise ValueError(f"d must be an integer >= 2, got {d!r}")
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-    for _ in range(max_tries):
-        w_star = rng.normal(size=d)
-        direction = rng.normal(size=d)
-        direction /= np.linalg.norm(direction)
-        b = np.linalg.norm(w_star)
-        if inside:
-            radius = b * rng.uniform() ** (1.0 / d)
-        else:
-            radius = b * (1.0 + (3.0**d - 1.0) * rng.uniform()) ** (1.0 / d)
-        w = w_star + radius * direction
-        if np.linalg.norm(w) > 0:
-            return w, w_star
-    raise RuntimeError("could not draw a nonzero student")  # pragma: no cover
-
-
-_TERM_PARTS = {  # term -> (power of the neuron, Sobolev order of the term)
-    "relu_l2": (1, 0),
-    "relu_h1": (1, 1),
-    "relu2_l2": (2, 0),
-    "relu2_h1": (2, 1),
-    "relu2_h2": (2, 2),
-}
-
-
-def _monte_carlo_running(term, w, w_star, sizes, seed, chunk, want_gradient):
-    """Running Monte-Carlo means (loss or autograd gradient) after each number of samples in ``sizes``."""
-    from .losses import input_derivatives, sobolev_loss
-    from .networks import SingleNeuron
-
-    _check_term(term)
-    _check_pair(np.asarray(w, dtype=float), np.asarray(w_star, dtype=float))
-    sizes = list(sizes)
-    for n in sizes:
-        if not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"n_samples must be a positive integer, got {n!r}")
-    if sorted(sizes) != sizes:
-        raise ValueError(f"sizes must be increasing, got {sizes}")
-    if not isinstance(chunk, (int, np.integer)) or chunk < 1:
-        raise ValueError(f"chunk must be a positive integer, got {chunk!r}")
-    power, order = _TERM_PARTS[term]
-    student = SingleNeuron(torch.as_tensor(np.asarray(w, dtype=float)), power=power)
-    teacher = SingleNeuron(torch.as_tensor(np.asarray(w_star, dtype=float)), power=power)
-    weights = {
-        "l2_weight": 0.5 if order == 0 else 0.0,
-        "h1_weight": 0.5 if order == 1 else 0.0,
-        "h2_weight": 0.5 if order == 2 else 0.0,
-    }
-    generator = torch.Generator().manual_seed(int(seed))
-    d = student.d
-    total_loss, total_grad, done = 0.0, torch.zeros(d, dtype=torch.float64), 0
-    out = []
-    for target in sizes:
-        while done < target:
-            n = min(chunk, target - done)
-            x = torch.randn(n, d, dtype=torch.float64, generator=generator)
-            value, gradient, hessian = input_derivatives(teacher, x, order=order)
-            loss = sobolev_loss(
-                student,
-                x,
-                value.detach(),
-                None if order < 1 else gradient.detach(),
-                None if order < 2 else hessian.detach(),
-                **weights,
-            )
-            if want_gradient:
-                (grad,) = torch.autograd.grad(loss.total, student.w)
-                total_grad += grad.detach() * n
-            total_loss += float(loss.total.detach()) * n
-            done += n
-        out.append((total_grad / done).numpy().copy() if want_gradient else total_loss / done)
-    return out
-
-
-def monte_carlo_gradient(term, w, w_star, n_samples, *, seed=0, chunk=100_000):
-    r"""Monte-Carlo estimate of :math:`\mathbb E[\nabla_w \ell(x; w)]` from ``n_samples`` Gaussian inputs.
-
-    The per-sample gradient is what autograd computes through :class:`sobolev.SingleNeuron` and
-    :func:`sobolev.sobolev_loss` (weights ½, the paper's convention), i.e. what SGD sees; its mean
-    converges to ``population_gradient(term, w, w_star, moving_boundary=False)``. float64, seeded.
-    """
-    return _monte_carlo_running(term, w, w_star, [n_samples], seed, chunk, True)[0]
-
-
-def monte_carlo_loss(term, w, w_star, n_samples, *, seed=0, chunk=100_000):
-    r"""Monte-Carlo estimate of the population loss of ``term`` (same sampling as :func:`monte_carlo_gradient`)."""
-    return _monte_carlo_running(term, w, w_star, [n_samples], seed, chunk, False)[0]
-
-
-def monte_carlo_mse(term, d, sizes, repeats, *, seed=0, moving_boundary=False, relative=True):
-    r"""Error of Monte-Carlo gradients against the closed form versus :math:`N`, as in the paper's Figure 1.
-
-    For each of ``repeats`` pairs drawn by :func:`sample_pair` (inside the ball), one stream of
-    Gaussian samples is averaged and the running estimate :math:`\hat g_N` (:func:`monte_carlo_gradient`)
-    is compared after each :math:`N` in ``sizes`` with
-    :math:`\nabla` = ``population_gradient(term, ..., moving_boundary=moving_boundary)``:
-    the mean squared error over components, divided by that of :math:`\nabla` when ``relative``
-    (so pairs of different scale count alike). Returns shape ``(repeats, len(sizes))``; for an
-    unbiased estimator its expectation falls like :math:`1/N`.
-    """
-    sizes = sorted(int(n) for n in sizes)
-    if not isinstance(repeats, (int, np.integer)) or repeats < 1:
-        raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
-    rng = np.random.default_rng(seed)
-    out = np.empty((repeats, len(sizes)))
-    for r in range(repeats):
-        w, w_star = sample_pair(d, rng)
-        exact = population_gradient(term, w, w_star, moving_boundary=moving_boundary)
-        scale = float(np.mean(exact**2)) if relative else 1.0
-        estimates = _monte_carlo_running(
-            term, w, w_star, sizes, int(rng.integers(2**31)), 100_000, True
-        )
-        out[r] = [float(np.mean((e - exact) ** 2)) / scale for e in estimates]
-    return out
-
-
-def loglog_slope(sizes, errors):
-    """Least-squares slope of log(mean error over repeats) against log N (−1 for an unbiased estimator).
-
-    ``errors`` is the ``(repeats, len(sizes))`` array of :func:`monte_carlo_mse`.
-    """
-    errors = np.atleast_2d(np.asarray(errors, dtype=float))
-    sizes = np.asarray(sizes, dtype=float)
-    if errors.shape[1] != sizes.size or sizes.size < 2:
-        raise ValueError(
-            f"errors must have shape (repeats, {sizes.size}) with at least 2 sizes, "
-            f"got {errors.shape}"
-        )
-    return float(np.polyfit(np.log(sizes), np.log(errors.mean(axis=0)), 1)[0])
+    terms = _check_terms(terms)
+    if not isinstance(moving_boundary, (bool, np.bool_)):
+        raise ValueError(f"moving_boundary must be True or False, got {moving_boundary!r}")
+    theta, rho = np.broadcast_arrays(np.asarray(theta, float), np.asarray(rho, float))
+    if not np.all(np.isfinite(theta)) or np.any(theta < 0) or np.any(theta > np.pi):
+        raise ValueError("theta must lie in [0, π]")
+    if not np.all(np.isfinite(rho)) or np.any(rho <= 0):
+        raise ValueError("rho = ‖w‖/‖w*‖ must be positive and finite")
+    c, s = np.cos(theta), np.sin(theta)
+    total = np.zeros(theta.shape)
+    for term in terms:
+        cw, cs, ce = gradient_coefficients(term, rho, 1.0, theta, moving_boundary=moving_boundary)
+        total = total + cw * (rho**2 - rho * c) + cs * (rho * c - 1) - ce * s
+    return total

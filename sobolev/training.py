@@ -170,7 +170,7 @@ def train(
     synchronize = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
     def flush() -> None:
-        """Move the pending loss terms to the host, checking they are finite."""
+        """Move the pending loss terms to the host; raise at the first diverged step."""
         if not pending:
             return
         names = list(pending[0])
@@ -178,24 +178,27 @@ def train(
         first = history.steps
         pending.clear()
         where = f"(lr={lr}, optimizer={optimizer}, batch_size={batch_size})"
-        bad = ~np.isfinite(values)
-        if bad.any():
-            row, col = np.argwhere(bad)[0]
+        label = description or "training"
+        bad_rows = np.flatnonzero(~np.isfinite(values).all(axis=1))
+        grown_rows: np.ndarray = np.array([], dtype=int)
+        start = history.terms["total"][0] if first else float(values[0, 0])
+        if max_growth is not None and np.isfinite(start) and start > 0:
+            with np.errstate(invalid="ignore"):
+                grown_rows = np.flatnonzero(values[:, 0] > max_growth * start)
+        if len(grown_rows) and (not len(bad_rows) or grown_rows[0] < bad_rows[0]):
+            row = int(grown_rows[0])
             raise DivergenceError(
-                f"{description or 'training'} diverged: loss term {names[col]!r} is "
-                f"{values[row, col]} at step {first + row} {where}"
+                f"{label} diverged: the total loss grew from {start:.3g} to "
+                f"{values[row, 0]:.3g}, more than max_growth={max_growth:g} times its start, "
+                f"at step {first + row} {where} (pass max_growth=None to allow it)"
             )
-        if max_growth is not None:
-            start = history.terms["total"][0] if first else float(values[0, 0])
-            grown = np.flatnonzero(values[:, 0] > max_growth * start) if start > 0 else []
-            if len(grown):
-                row = int(grown[0])
-                raise DivergenceError(
-                    f"{description or 'training'} diverged: the total loss grew from "
-                    f"{start:.3g} to {values[row, 0]:.3g}, more than max_growth={max_growth:g} "
-                    f"times its start, at step {first + row} {where} "
-                    "(pass max_growth=None to allow it)"
-                )
+        if len(bad_rows):
+            row = int(bad_rows[0])
+            col = int(np.flatnonzero(~np.isfinite(values[row]))[0])
+            raise DivergenceError(
+                f"{label} diverged: loss term {names[col]!r} is {values[row, col]} "
+                f"at step {first + row} {where}"
+            )
         for j, name in enumerate(names):
             history.terms.setdefault(name, []).extend(values[:, j].tolist())
 

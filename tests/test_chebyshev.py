@@ -203,3 +203,43 @@ def test_bad_options_are_named():
         finite_difference_matrix(np.array([0.0, 1.0]))
     with pytest.raises(ValueError, match="monotone"):
         finite_difference_matrix(np.array([0.0, 1.0, 0.5]))
+
+
+def test_grid_gradients_on_a_polynomial_are_exact_for_chebyshev():
+    from types import SimpleNamespace
+
+    from sobolev.chebyshev import grid_gradients
+
+    poly = SimpleNamespace(
+        domain=((-2.0, 2.0), (-2.0, 2.0)),
+        value=lambda p: p[:, 0] ** 3 - 2 * p[:, 0] * p[:, 1] ** 2,
+        gradient=lambda p: np.stack(
+            [3 * p[:, 0] ** 2 - 2 * p[:, 1] ** 2, -4 * p[:, 0] * p[:, 1]], 1
+        ),
+    )
+    g = grid_gradients(poly, 8)
+    assert g.points.shape == (81, 2) and g.values.shape == (9, 9)
+    np.testing.assert_allclose(g.values.ravel(), poly.value(g.points))
+    assert g.mse("chebyshev") < 1e-24
+    assert g.mse("fd") > 1e-6  # cubic: second-order differences are not exact
+    u = grid_gradients(poly, 8, grid="uniform")
+    assert set(u.gradients) == {"exact", "fd"}
+    np.testing.assert_allclose(u.x, np.linspace(-2, 2, 9))
+    with pytest.raises(ValueError, match="method"):
+        u.mse("chebyshev")
+    with pytest.raises(ValueError, match="grid"):
+        grid_gradients(poly, 8, grid="random")
+
+
+def test_ackley_gradient_error_on_the_authors_grid():
+    from sobolev.chebyshev import grid_gradients
+    from sobolev.targets import ACKLEY
+
+    g = grid_gradients(ACKLEY, 100)
+    cheb_mse, fd_mse = g.mse("chebyshev"), g.mse("fd")
+    # the numbers chapters 07 and 08 quote: about 1e-3 and 8e-3 on the 101x101 grid
+    assert 5e-4 < cheb_mse < 2e-3
+    assert 5e-3 < fd_mse < 1.2e-2
+    assert g.error("chebyshev").max() > 0.5  # the ringing next to the cusp
+    far = np.linalg.norm(g.points, axis=1) >= 0.25
+    assert g.error("chebyshev")[far].max() < g.error("chebyshev").max() / 2

@@ -107,10 +107,12 @@ def test_time_to_reach_interpolates_in_log():
 
 def test_bad_inputs_name_the_argument():
     with pytest.raises(ValueError, match="terms"):
-        integrate_flow("relu_l2", INSIDE, W_STAR, 1.0)
+        integrate_flow([], INSIDE, W_STAR, 1.0)
+    with pytest.raises(ValueError, match="terms"):
+        integrate_flow(["relu_l2", "relu_l2"], INSIDE, W_STAR, 1.0)
     with pytest.raises(ValueError, match="terms"):
         integrate_flow(["relu_l2", "relu2_h1"], INSIDE, W_STAR, 1.0)
-    with pytest.raises(ValueError, match="terms"):
+    with pytest.raises(ValueError, match="term must be one of"):
         hessian_at_optimum(["relu_h3"], W_STAR)
     with pytest.raises(ValueError, match="w0"):
         integrate_flow(["relu_l2"], INSIDE[:2], W_STAR, 1.0)
@@ -128,3 +130,98 @@ def test_bad_inputs_name_the_argument():
         gradient_descent(["relu_l2"], INSIDE, W_STAR, 0.1, 0)
     with pytest.raises(ValueError, match="level"):
         time_to_reach([0, 1], [1, 0.5], 0.0)
+
+
+def test_condition_numbers_and_rates_match_finite_difference_hessians():
+    from sobolev.flows import condition_number, largest_curvature, predicted_rate
+
+    for terms in (["relu_l2"], ["relu2_l2"], ["relu2_l2", "relu2_h1"]):
+        eig = np.linalg.eigvalsh(hessian_at_optimum(terms, W_STAR))
+        assert condition_number(terms, W_STAR) == pytest.approx(eig.max() / eig.min(), rel=1e-5)
+        assert largest_curvature(terms, W_STAR) == pytest.approx(eig.max(), rel=1e-5)
+        assert predicted_rate(terms, W_STAR) == pytest.approx(2 * eig.min(), rel=1e-5)
+    kinked = ["relu2_l2", "relu2_h1", "relu2_h2"]
+    assert condition_number(kinked, W_STAR) == np.inf
+    eig = np.linalg.eigvalsh(hessian_at_optimum(kinked, W_STAR, moving_boundary=False))
+    assert condition_number(kinked, W_STAR, moving_boundary=False) == pytest.approx(
+        eig.max() / eig.min(), rel=1e-5
+    )
+
+
+def test_fitted_rate_recovers_an_exponential():
+    from sobolev.flows import Flow, fitted_rate
+
+    t = np.linspace(0, 20, 200)
+    flow = Flow(
+        ("relu_l2",), True, t, np.zeros((t.size, 3)), 2.0 * np.exp(-3 * t), None, None, None
+    )
+    assert fitted_rate(flow) == pytest.approx(3.0, rel=1e-10)
+    assert fitted_rate(flow, low=1e-300, high=1e-290) is None
+
+
+def test_best_steps_matches_a_direct_search():
+    from sobolev.flows import best_steps
+
+    lrs = [0.5, 1.0, 2.0]
+    starts = [INSIDE, np.array([0.7, -0.9, -0.2])]
+    result = best_steps(["relu2_l2"], starts, W_STAR, [0.05, 0.1, 0.2], 200)
+    for w0, steps, lr in zip(starts, result.steps, result.lr):
+        direct = {
+            r: gradient_descent(["relu2_l2"], w0, W_STAR, r, 200, stop_below=1e-6)
+            for r in (0.05, 0.1, 0.2)
+        }
+        reached = {r: V.size - 1 for r, V in direct.items() if V[-1] <= 1e-6}
+        assert steps == min(reached.values()) and reached[lr] == steps
+    # Newton on the ReLU L2 loss near w*: ≤ 5 steps at lr 2
+    assert best_steps(["relu_l2"], [INSIDE], W_STAR, lrs, 50).median_steps <= 5
+    with pytest.raises(ValueError, match="max_steps"):
+        best_steps(["relu_l2"], [INSIDE], W_STAR, lrs, 0)
+
+
+def test_spurious_minimum_of_the_h2_loss_is_a_local_minimum():
+    from sobolev.flows import fate, hessian, stationary_point
+
+    terms = ["relu2_l2", "relu2_h1", "relu2_h2"]
+    w_star = np.array([1.0, 0.0, 0.0])
+    start = 0.9 * np.array([np.cos(np.radians(128)), np.sin(np.radians(128)), 0.0])
+    flow = integrate_flow(terms, start, w_star, 100.0)
+    assert fate(flow, w_star) == "stationary point"
+    point = stationary_point(terms, flow.w[-1], w_star)
+    assert np.linalg.norm(point - flow.w[-1]) < 1e-6
+    assert np.linalg.norm(point) == pytest.approx(0.2034, abs=1e-3)
+    assert np.degrees(float(theory.angle(point, w_star))) == pytest.approx(147.4, abs=0.1)
+    eig = np.linalg.eigvalsh(hessian(terms, point, w_star))
+    assert eig[0] == pytest.approx(0, abs=1e-6) and np.all(eig[1:] > 0.5)  # one rotation about w*
+    # independent: second differences of the loss in the plane are positive definite
+    loss = lambda w: sum(float(theory.population_loss(t, w, w_star)) for t in terms)  # noqa: E731
+    h, e = 1e-4, np.eye(3)[:2]
+    second = np.array(
+        [
+            [
+                (
+                    loss(point + h * p + h * q)
+                    - loss(point + h * p - h * q)
+                    - loss(point - h * p + h * q)
+                    + loss(point - h * p - h * q)
+                )
+                / (4 * h * h)
+                for q in e
+            ]
+            for p in e
+        ]
+    )
+    assert np.allclose(second, hessian(terms, point, w_star)[:2, :2], atol=1e-4)
+    assert np.all(np.linalg.eigvalsh(second) > 0)
+    assert loss(point) < loss(1e-9 * w_star)
+
+
+def test_fate_of_flows():
+    from sobolev.flows import fate
+
+    w_star = np.array([1.0, 0.0])
+    assert fate(integrate_flow(["relu_l2"], INSIDE[:2], w_star, 40.0), w_star) == "converged"
+    w0 = np.array([np.cos(np.radians(150)), np.sin(np.radians(150))])
+    dead = integrate_flow(["relu_l2", "relu_h1"], w0, w_star, 100.0)
+    assert fate(dead, w_star) == "died"
+    drift = integrate_flow(["relu2_l2", "relu2_h1"], w0, w_star, 100.0)
+    assert fate(drift, w_star) == "shrinking to w = 0"

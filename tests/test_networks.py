@@ -3,7 +3,14 @@ import math
 import pytest
 import torch
 
-from sobolev.networks import ACTIVATIONS, MLP, FourierFeatureNetwork, SingleNeuron, Siren
+from sobolev.networks import (
+    ACTIVATIONS,
+    MLP,
+    AuthorsFourierNetwork,
+    FourierFeatureNetwork,
+    SingleNeuron,
+    Siren,
+)
 
 
 @pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
@@ -84,3 +91,39 @@ def test_siren_initialisation_bounds():
     assert net(torch.rand(3, 1)).shape == (3, 1)
     with pytest.raises(ValueError, match="omega_0"):
         Siren([1, 8, 1], omega_0=-1)
+
+
+@pytest.mark.parametrize(
+    "net",
+    [
+        MLP([1, 8, 1]),
+        FourierFeatureNetwork(1, 4, [8, 1], sigma=1.0),
+        Siren([1, 8, 8, 1]),
+        AuthorsFourierNetwork(1, 4, [8, 1]),
+    ],
+    ids=lambda n: type(n).__name__,
+)
+def test_dtype_mismatch_is_named(net):
+    """Issue 9: float64 input to a float32 network names x and the expected dtype."""
+    with pytest.raises(
+        ValueError, match=r"x must have the dtype.*torch\.float32.*got torch\.float64"
+    ):
+        net(torch.zeros(3, 1, dtype=torch.float64))
+    assert net.double()(torch.zeros(3, 1, dtype=torch.float64)).dtype == torch.float64
+
+
+def test_single_neuron_dtype_mismatch_is_named():
+    neuron = SingleNeuron(torch.ones(2))
+    with pytest.raises(ValueError, match="dtype"):
+        neuron(torch.zeros(3, 2, dtype=torch.float64))
+
+
+def test_authors_fourier_network():
+    torch.manual_seed(0)
+    net = AuthorsFourierNetwork(1, 64, [64, 64, 1])
+    x = torch.rand(5, 1)
+    features = torch.sin(x @ net.features.weight.T + net.features.bias)
+    assert torch.allclose(net(x), net.mlp(features))
+    assert "features.weight" in dict(net.named_parameters())  # trained, unlike Tancik's B
+    assert 0.7 < net.features.weight.std().item() < 1.3  # B ~ N(0, 1)
+    assert net.mlp.activation == "tanh"

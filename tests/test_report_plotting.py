@@ -66,6 +66,7 @@ def test_round_sig_and_ratio_text():
     assert round_sig(None) == "not reached"
     assert round_sig(float("inf")) == "diverged"
     assert ratio_text(2.34) == "≈ 2×"
+    assert ratio_text(501) == "≈ 500×" and ratio_text(12345) == "≈ 10,000×"
     with pytest.raises(ValueError, match="digits"):
         round_sig(1.0, 0)
 

@@ -6,6 +6,9 @@ from sobolev.losses import input_derivatives, sobolev_loss
 from sobolev.networks import SingleNeuron
 from sobolev.student_teacher import (
     ReLUStudents,
+    SGDRun,
+    best_lr,
+    condition_numbers,
     ensemble_loss,
     flow_error,
     input_gradients,
@@ -14,6 +17,7 @@ from sobolev.student_teacher import (
     per_row_losses,
     run_sgd,
     stable_lrs,
+    steps_to_common_error,
 )
 from sobolev.training import train
 
@@ -73,7 +77,7 @@ def test_ensemble_loss_and_its_gradient_equal_sobolev_loss_on_single_neurons(los
             p.value[:, r % s],
             p.gradient[:, r % s] if loss == "h1" else None,
             l2_weight=0.5,
-            h1_weight=0.5,
+            h1_weight=0.5 if loss == "h1" else 0.0,
         )
         (scale[r] * out.total).backward()
         expected_total += float(scale[r] * out.total.detach())
@@ -193,3 +197,101 @@ def test_bad_inputs_name_the_argument():
         run_sgd(p, "l2", [0.1], steps=0)
     with pytest.raises(ValueError, match="times"):
         flow_error("l2", p.w0[0].numpy(), p.w_star[0].numpy(), [-1.0])
+
+
+def numpy_gradient_descent(w0, w_star, x, lr, steps, h1_weight):
+    """Full-batch GD on ½·mean(σ(wᵀx) − σ(w*ᵀx))² + h1_weight·mean‖a w − a* w*‖², by hand in NumPy.
+
+    a = 1{wᵀx > 0} is held fixed when differentiating (what autograd does), so the gradient is
+    mean((σ(z) − g*) a x) + 2·h1_weight·(mean(a) w − mean(a a*) w*). Returns ‖w_k − w*‖, k = 0..steps.
+    """
+    w = w0.copy()
+    a_star = (x @ w_star > 0).astype(float)
+    g_star = np.maximum(x @ w_star, 0.0)
+    errors = [np.linalg.norm(w - w_star)]
+    for _ in range(steps):
+        z = x @ w
+        a = (z > 0).astype(float)
+        grad = ((np.maximum(z, 0.0) - g_star) * a) @ x / len(x)
+        grad = grad + 2 * h1_weight * (a.mean() * w - (a * a_star).mean() * w_star)
+        w = w - lr * grad
+        errors.append(np.linalg.norm(w - w_star))
+    return np.array(errors)
+
+
+@pytest.mark.parametrize("loss,h1_weight", [("l2", 0.5), ("h1", 0.5), ("h1", 1.0)])
+def test_float64_run_equals_hand_written_gradient_descent(loss, h1_weight):
+    p = make_problem(4, 400, (0, 1), dtype=torch.float64)
+    lrs = (0.3, 0.05)
+    run = run_sgd(p, loss, lrs, steps=40, h1_weight=h1_weight, per_decade=2)
+    assert run.error.dtype == np.float64
+    for li, lr in enumerate(lrs):
+        for si in range(p.n_seeds):
+            expected = numpy_gradient_descent(
+                p.w0[si].numpy(),
+                p.w_star[si].numpy(),
+                p.x[:, si].numpy(),
+                lr,
+                40,
+                h1_weight if loss == "h1" else 0.0,
+            )
+            assert np.allclose(run.error[li, si], expected, rtol=1e-10, atol=1e-14)
+
+
+def test_float64_floor_is_far_below_float32():
+    """Converged runs stop at round-off: about 1e-6 in float32, about 1e-15 in float64."""
+    finals = {}
+    for dtype in (torch.float32, torch.float64):
+        p = make_problem(3, 300, (0, 1), dtype=dtype)
+        run = run_sgd(p, "l2", [1.0], steps=200, per_decade=2)
+        finals[dtype] = run.error[0, :, -1]
+    assert np.all(finals[torch.float32] > 1e-9) and np.all(finals[torch.float32] < 1e-4)
+    assert np.all(finals[torch.float64] < 1e-12)
+
+
+def fake_run(error, lrs=(0.1, 1.0)):
+    error = np.asarray(error, dtype=float)
+    return SGDRun(
+        loss="l2",
+        lrs=tuple(lrs),
+        batch_size=None,
+        steps=error.shape[2] - 1,
+        error=error,
+        loss_steps=np.array([0]),
+        l2_loss=np.zeros((len(lrs), error.shape[1], 1)),
+        h1_loss=np.zeros((len(lrs), error.shape[1], 1)),
+        diverged=np.zeros(len(lrs), dtype=bool),
+    )
+
+
+def test_steps_to_common_error_and_best_lr():
+    decay = 10.0 ** -np.arange(6)  # 1, 0.1, ..., 1e-5
+    slow = fake_run([[decay**0.5] * 3, [decay] * 3])  # lr 0.1 slow, lr 1 fast
+    fast = fake_run([[decay] * 3, [decay**2] * 3])
+    level, k_l2, k_h1 = steps_to_common_error(slow, fast, 1e-2, row=0)
+    assert level == pytest.approx(1e-2) and (k_l2, k_h1) == (4, 2)
+    level, k_l2, k_h1 = steps_to_common_error(slow, fast, 1e-9, row=0)
+    assert level == pytest.approx(10**-2.5) and k_l2 == 5 and k_h1 == 3  # L2 ends above 1e-9
+    lr, steps = best_lr(slow, 1e-3)
+    assert lr == 1.0 and np.array_equal(steps, [4, 4, 4])
+    lr, steps = best_lr(slow, 1e-3, rule="largest")
+    assert lr == 1.0
+    assert best_lr(slow, 1e-9) == (None, None)
+    with pytest.raises(ValueError, match="rule"):
+        best_lr(slow, 1e-3, rule="best")
+
+
+def test_condition_numbers_against_numpy():
+    p = make_problem(3, 500, (0, 1), dtype=torch.float64)
+    kappa_l2, kappa_h1 = condition_numbers(p)
+    kappa_l2_w1, kappa_h1_w1 = condition_numbers(p, h1_weight=1.0)
+    for s in range(2):
+        x = p.x[:, s].numpy()
+        a = (x @ p.w_star[s].numpy() > 0).astype(float)
+        sigma = np.einsum("n,ni,nj->ij", a, x, x) / len(x)
+        eig = np.linalg.eigvalsh(sigma)
+        assert kappa_l2[s] == pytest.approx(eig[-1] / eig[0], rel=1e-10)
+        assert kappa_h1[s] == pytest.approx((eig[-1] + a.mean()) / (eig[0] + a.mean()), rel=1e-10)
+        h1_w1 = (eig[-1] + 2 * a.mean()) / (eig[0] + 2 * a.mean())
+        assert kappa_h1_w1[s] == pytest.approx(h1_w1, rel=1e-10)
+        assert kappa_l2_w1[s] == kappa_l2[s] and 1 < kappa_h1[s] < kappa_l2[s]

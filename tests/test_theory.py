@@ -19,20 +19,21 @@ import numpy as np
 import pytest
 import torch
 
-from sobolev.theory import (
-    TERMS,
-    angle,
-    descent_identity,
-    dV_dt,
-    flow_rhs,
-    m1_corrected,
-    m_i3_corrected,
+from sobolev.montecarlo import (
+    loglog_slope,
     monte_carlo_gradient,
     monte_carlo_loss,
     monte_carlo_mse,
+    sample_pair,
+)
+from sobolev.proofs import descent_identity, m1_corrected, m_i3_corrected
+from sobolev.theory import (
+    TERMS,
+    angle,
+    dV_dt,
+    flow_rhs,
     population_gradient,
     population_loss,
-    sample_pair,
 )
 
 N_SAMPLES = 1_000_000
@@ -323,11 +324,56 @@ def test_package_monte_carlo_helpers_agree_with_closed_forms():
 
 
 def test_loglog_slope_recovers_a_known_power_law():
-    from sobolev.theory import loglog_slope
-
     sizes = np.array([10, 100, 1000, 10000])
     errors = np.vstack([3.0 / sizes, 5.0 / sizes])  # two repeats, both exactly ∝ 1/N
     assert abs(loglog_slope(sizes, errors) + 1) < 1e-12
     assert abs(loglog_slope(sizes, sizes**-0.5) + 0.5) < 1e-12
     with pytest.raises(ValueError, match="errors must have shape"):
         loglog_slope(sizes, errors[:, :3])
+
+
+@pytest.mark.parametrize("moving_boundary", [False, True])
+def test_descent_rate_is_the_rate_of_the_closed_form_gradients(moving_boundary):
+    """descent_rate on the (θ, ρ) plane against (w − w*)·∇ in R^d, with ‖w*‖ ≠ 1."""
+    from sobolev.theory import descent_rate
+
+    for seed, (theta, b) in enumerate([(0.3, 0.7), (1.4, 1.9), (2.6, 1.2)]):
+        w, w_star = _pair(5, theta, seed=seed, a=0.8, b=b)
+        for term in TERMS:
+            power = 1 if term.startswith("relu_") else 2
+            lhs = (w - w_star) @ population_gradient(
+                term, w, w_star, moving_boundary=moving_boundary
+            )
+            rhs = descent_rate([term], theta, 0.8 / b, moving_boundary=moving_boundary)
+            assert np.isclose(lhs, b ** (2 * power) * rhs, rtol=1e-10), term
+
+
+def test_h1_gradient_is_twice_the_l2_gradient_plus_a_unit_pull():
+    """eq-h-decomposition of chapter 02: ∇(L + J) = 2∇L + (b/2π) n, n = (u − cos θ v)/sin θ,
+    and the autograd mean 2∇L + (b sin θ/2π) u."""
+    for seed, theta in enumerate((0.4, 1.3, 2.5)):
+        w, w_star = _pair(4, theta, seed=seed, a=1.1, b=0.7)
+        a, b = np.linalg.norm(w), np.linalg.norm(w_star)
+        u, v = w / a, w_star / b
+        n = (u - np.cos(theta) * v) / np.sin(theta)
+        assert np.isclose(np.linalg.norm(n), 1) and abs(n @ v) < 1e-12
+        grad_l = population_gradient("relu_l2", w, w_star)
+        exact = grad_l + population_gradient("relu_h1", w, w_star, moving_boundary=True)
+        mean = grad_l + population_gradient("relu_h1", w, w_star)
+        assert np.allclose(exact, 2 * grad_l + b / (2 * np.pi) * n, atol=1e-12)
+        assert np.allclose(mean, 2 * grad_l + b * np.sin(theta) / (2 * np.pi) * u, atol=1e-12)
+
+
+def test_terms_are_checked_once_for_every_function():
+    from sobolev.theory import _check_terms
+
+    assert _check_terms("relu_l2") == ("relu_l2",)
+    for bad, match in (
+        ((), "at least one"),
+        (("relu_l2", "relu_l2"), "repeat"),
+        (("relu_l2", "relu2_h1"), "one activation"),
+        (("relu_h3",), "term must be one of"),
+        (3, "list"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            _check_terms(bad)

@@ -101,6 +101,11 @@ def test_a_growing_loss_is_a_divergence():
         DivergenceError, match=r"grew from .* more than max_growth=100 times its start, at step \d+"
     ):
         train(model, sobolev_loss, (x, 3 * y + 2), steps=50, lr=1e6, max_growth=100)
+    # the default factor 1e4 stops it too, even when the check runs only every 25 steps
+    torch.manual_seed(0)
+    model = MLP([1, 32, 32, 1], "tanh")
+    with pytest.raises(DivergenceError, match=r"max_growth=10000 times its start, at step 1 "):
+        train(model, sobolev_loss, (x, 3 * y + 2), steps=50, lr=1e6, eval_every=25)
     # the same run without the check ends finite and huge: the check is what stops it
     torch.manual_seed(0)
     model = MLP([1, 32, 32, 1], "tanh")

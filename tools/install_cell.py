@@ -20,7 +20,7 @@ import nbformat
 import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-MARKER = "# Colab: install the book's helper package when it is missing (see the introduction)."
+MARKER = "# On Colab: install the sobolev package if it is missing (see the introduction)"
 
 
 def repository_url(root: pathlib.Path = ROOT) -> str:
@@ -40,10 +40,11 @@ def install_source(url: str) -> str:
         [
             MARKER,
             "try:",
-            "    import sobolev",
+            "    import sobolev  # noqa: F401",
             "except ImportError:",
-            f'    %pip install -q "sobolev @ git+{url}"',
-            "    import sobolev",
+            f'    repository = "git+{url}"',
+            '    %pip install -q "sobolev @ {repository}"',
+            "    import sobolev  # noqa: F401",
         ]
     )
 
@@ -52,13 +53,18 @@ def md_cell(url: str) -> str:
     return "```{code-cell} ipython3\n:tags: [remove-cell]\n\n" + install_source(url) + "\n```"
 
 
+def is_install_cell(source: str) -> bool:
+    """The install cell is the one that pip-installs sobolev from git (whatever its comment says)."""
+    return MARKER in source or ("%pip install" in source and "sobolev @ " in source)
+
+
 CELL = re.compile(r"```\{code-cell\}[^\n]*\n(?:.*?\n)?```", re.S)
 
 
 def fix_md(text: str, url: str) -> str:
     """``text`` (a chapter's MyST source) with its install cell made current."""
     for match in CELL.finditer(text):
-        if MARKER in match.group(0):
+        if is_install_cell(match.group(0)):
             return text[: match.start()] + md_cell(url) + text[match.end() :]
     first = CELL.search(text)
     if first is None:
@@ -70,7 +76,7 @@ def fix_ipynb(notebook: dict, url: str) -> bool:
     """Make the install cell of ``notebook`` current in place; True if it changed."""
     source = install_source(url)
     for cell in notebook["cells"]:
-        if cell["cell_type"] == "code" and MARKER in "".join(cell["source"]):
+        if cell["cell_type"] == "code" and is_install_cell("".join(cell["source"])):
             lines = source.splitlines(keepends=True)
             tags = cell.setdefault("metadata", {}).setdefault("tags", [])
             changed = "".join(cell["source"]) != source or "remove-cell" not in tags
@@ -105,7 +111,7 @@ def main(argv: list[str]) -> int:
             if not check:
                 md.write_text(fixed)
                 if notebook is not None and any(
-                    MARKER in "".join(c["source"]) for c in notebook["cells"]
+                    is_install_cell("".join(c["source"])) for c in notebook["cells"]
                 ):
                     nbformat.write(notebook, nb_path)
     for path in stale:
