@@ -15,7 +15,12 @@ One concern per module:
 * :mod:`sobolev.montecarlo` — sampling, Monte-Carlo gradients and sign checks (Figure 1);
 * :mod:`sobolev.flows` — their gradient flows, integrated, with curvature and conditioning at w*;
 * :mod:`sobolev.student_teacher` — vectorised SGD on single-neuron students (Figure 2);
-* :mod:`sobolev.chebyshev` — Chebyshev spectral and finite-difference differentiation (Figure 5).
+* :mod:`sobolev.chebyshev` — Chebyshev spectral and finite-difference differentiation (Figure 5);
+* :mod:`sobolev.activations` — stacked 2-D MLPs over activations × losses × seeds (Figure 3);
+* :mod:`sobolev.ensemble` — many 1-D networks trained as one vectorised ensemble, with input
+  derivatives carried forward (Figure 4);
+* :mod:`sobolev.mnist` — the shipped MNIST digits, loaded and checked (Figure 6);
+* :mod:`sobolev.autoencoder` — the denoising autoencoder, its noise and the H1 image loss (Figure 6).
 """
 
 from .chebyshev import cheb, chebfft, gradient_2d
@@ -31,7 +36,7 @@ from .config import (
 )
 from .flows import integrate_flow
 from .losses import SobolevLoss, input_derivatives, sobolev_loss
-from .networks import MLP, FourierFeatureNetwork, SingleNeuron, Siren
+from .networks import MLP, AuthorsFourierNetwork, FourierFeatureNetwork, SingleNeuron, Siren
 from .report import (
     CLOSE,
     NOT_REPRODUCED,
@@ -66,6 +71,7 @@ __all__ = [
     "sobolev_loss",
     "MLP",
     "FourierFeatureNetwork",
+    "AuthorsFourierNetwork",
     "Siren",
     "SingleNeuron",
     "ACKLEY",

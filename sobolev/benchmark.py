@@ -15,6 +15,21 @@ import torch
 
 from .config import check_int
 
+#: The cost of one training step of each loss in L2 steps, used for the *checked* equal-cost
+#: verdicts ("H1 gets there sooner for the same compute"): an H1 step costs about 2 L2 steps and
+#: an H2 step about 7 on this book's networks (chapter 01 measures them). Measured wall-clock
+#: times change with the device and its load, so they are shown in unchecked tables beside the
+#: verdict; a verdict made from these fixed costs reads the same on every machine.
+NOMINAL_STEP_COST = {"l2": 1.0, "h1": 2.0, "h2": 7.0}
+
+
+def nominal_cost(loss: str, steps):
+    """``steps`` of ``loss`` (``"l2"``, ``"h1"``, ``"h2"`` or a name starting with one) in L2 steps."""
+    key = str(loss).lower()[:2]
+    if key not in NOMINAL_STEP_COST:
+        raise ValueError(f"loss must start with one of {sorted(NOMINAL_STEP_COST)}, got {loss!r}")
+    return np.asarray(steps, dtype=float) * NOMINAL_STEP_COST[key]
+
 
 def _synchronize(device: torch.device) -> None:
     if device.type == "cuda":

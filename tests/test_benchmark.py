@@ -37,3 +37,14 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="warmup"):
         step_times({"a": lambda: None}, warmup=-1)
     assert set(step_times({"a": lambda: None}, repeats=np.int64(2), warmup=np.int8(0))) == {"a"}
+
+
+def test_nominal_cost_counts_sobolev_steps_in_l2_steps():
+    import numpy as np
+
+    from sobolev.benchmark import nominal_cost
+
+    assert np.array_equal(nominal_cost("h1_cheb", [10, np.inf]), [20, np.inf])
+    assert nominal_cost("L2", 3) == 3 and nominal_cost("h2", 1) == 7
+    with pytest.raises(ValueError, match="loss"):
+        nominal_cost("exact", 1)

@@ -62,10 +62,14 @@ CELL = re.compile(r"```\{code-cell\}[^\n]*\n(?:.*?\n)?```", re.S)
 
 
 def fix_md(text: str, url: str) -> str:
-    """``text`` (a chapter's MyST source) with its install cell made current."""
-    for match in CELL.finditer(text):
-        if is_install_cell(match.group(0)):
-            return text[: match.start()] + md_cell(url) + text[match.end() :]
+    """``text`` (a chapter's MyST source) with exactly one install cell, current, first."""
+    cells = [m for m in CELL.finditer(text) if is_install_cell(m.group(0))]
+    for match in reversed(cells[1:]):  # a second install cell (an old one) is dropped
+        end = match.end() + (2 if text[match.end() : match.end() + 2] == "\n\n" else 0)
+        text = text[: match.start()] + text[end:]
+    if cells:
+        first = cells[0]
+        return text[: first.start()] + md_cell(url) + text[first.end() :]
     first = CELL.search(text)
     if first is None:
         return text
@@ -73,18 +77,24 @@ def fix_md(text: str, url: str) -> str:
 
 
 def fix_ipynb(notebook: dict, url: str) -> bool:
-    """Make the install cell of ``notebook`` current in place; True if it changed."""
+    """Make the install cell of ``notebook`` current (and the only one) in place; True if it changed."""
     source = install_source(url)
-    for cell in notebook["cells"]:
-        if cell["cell_type"] == "code" and is_install_cell("".join(cell["source"])):
-            lines = source.splitlines(keepends=True)
-            tags = cell.setdefault("metadata", {}).setdefault("tags", [])
-            changed = "".join(cell["source"]) != source or "remove-cell" not in tags
-            cell["source"] = lines
-            if "remove-cell" not in tags:
-                tags.append("remove-cell")
-            return changed
-    raise ValueError("no install cell: run the tool on the .md, then `make execute`")
+    found = [
+        k
+        for k, cell in enumerate(notebook["cells"])
+        if cell["cell_type"] == "code" and is_install_cell("".join(cell["source"]))
+    ]
+    if not found:
+        raise ValueError("no install cell: run the tool on the .md, then `make execute`")
+    for k in reversed(found[1:]):
+        del notebook["cells"][k]
+    cell = notebook["cells"][found[0]]
+    tags = cell.setdefault("metadata", {}).setdefault("tags", [])
+    changed = len(found) > 1 or "".join(cell["source"]) != source or "remove-cell" not in tags
+    cell["source"] = source.splitlines(keepends=True)
+    if "remove-cell" not in tags:
+        tags.append("remove-cell")
+    return changed
 
 
 def chapters(root: pathlib.Path = ROOT) -> list[pathlib.Path]:

@@ -46,7 +46,9 @@ def _generate(self, docnames=None):
         chapter = env.titles.get(values["docname"])
         extra = chapter.astext() if chapter is not None else values["docname"]
         # name, subtype, docname, anchor, extra, qualifier, description
-        content[f"{kind}s"].append((f"{kind}: {title}", 0, values["docname"], anchor, extra, "", ""))
+        content[f"{kind}s"].append(
+            (f"{kind}: {title}", 0, values["docname"], anchor, extra, "", "")
+        )
     for entries in content.values():
         entries.sort(key=lambda e: e[0].lower())
     return sorted(content.items()), True
