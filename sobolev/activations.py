@@ -17,7 +17,7 @@ Several seeds (and learning rates) of one activation and one loss are trained at
 once as a :class:`StackedMLP`: E independent networks whose weights are stacked
 along a first axis and applied with batched matrix products. Each network sees
 only its own loss (the stacked loss is the sum of the members' losses, so the
-gradient of member k is the gradient of its own loss), and :class:`StackedAdam`
+gradient of member k is the gradient of its own loss), and :class:`sobolev.ensemble.StackedAdam`
 is :class:`torch.optim.Adam` applied member by member with a learning rate of its
 own. ``tests/test_activations.py`` checks that a stacked run gives the same
 parameters as :func:`sobolev.training.train` on each network alone.
@@ -27,14 +27,16 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
 
+from .benchmark import step_times
 from .config import check_int, seed_everything
+from .ensemble import StackedAdam
 from .losses import sobolev_loss
 from .networks import MLP, make_activation
 from .targets import ACTIVATION_TARGET, Target
@@ -214,42 +216,6 @@ def stacked_loss(model: StackedMLP, data: Dataset, order: int) -> Terms:
         terms["h2"] = (hess - data.hessian).square().sum(dim=(2, 3)).mean(1)
     terms["total"] = sum(terms[k] for k in ("l2", "h1", "h2") if k in terms)
     return terms
-
-
-class StackedAdam:
-    """:class:`torch.optim.Adam` (default betas and eps, no weight decay) with one
-    learning rate per member of a :class:`StackedMLP` (``lrs``, one per member)."""
-
-    def __init__(self, params, lrs, betas=(0.9, 0.999), eps=1e-8):
-        self.params = [p for p in params]
-        self.lrs = torch.as_tensor(lrs, dtype=self.params[0].dtype, device=self.params[0].device)
-        if self.lrs.ndim != 1 or self.lrs.shape[0] != self.params[0].shape[0]:
-            raise ValueError(
-                f"lrs must hold one learning rate per member ({self.params[0].shape[0]}), "
-                f"got shape {tuple(self.lrs.shape)}"
-            )
-        if not bool((self.lrs > 0).all()):
-            raise ValueError("every learning rate must be positive")
-        self.betas, self.eps, self.t = betas, eps, 0
-        self.m = [torch.zeros_like(p) for p in self.params]
-        self.v = [torch.zeros_like(p) for p in self.params]
-
-    def zero_grad(self) -> None:
-        for p in self.params:
-            p.grad = None
-
-    @torch.no_grad()
-    def step(self) -> None:
-        self.t += 1
-        b1, b2 = self.betas
-        c1, c2 = 1 - b1**self.t, 1 - b2**self.t
-        for p, m, v in zip(self.params, self.m, self.v):
-            g = p.grad
-            m.lerp_(g, 1 - b1)
-            v.mul_(b2).addcmul_(g, g, value=1 - b2)
-            denom = (v.sqrt() / math.sqrt(c2)).add_(self.eps)
-            step = (self.lrs / c1).view(-1, *([1] * (p.ndim - 1)))
-            p.sub_(step * m / denom)
 
 
 @dataclass
@@ -472,43 +438,6 @@ def run_experiment(
     return Experiment(runs, grid, lr, l2_lrs, list(seeds), steps, time.perf_counter() - started)
 
 
-def step_seconds(
-    steps: dict[str, Callable[[], None]],
-    *,
-    repeats: int = 20,
-    warmup: int = 3,
-    device: torch.device | str = "cpu",
-) -> dict[str, float]:
-    """Median cost in seconds of each callable in ``steps``, timed in interleaved rounds.
-
-    As :func:`sobolev.benchmark.step_times`, but on the CPU the clock is the
-    **CPU time of this process** (:func:`time.process_time`, every torch thread
-    included) rather than the wall clock: on a machine shared with other jobs the
-    wall clock also counts the time the process waited for a core, which is
-    noise of several milliseconds per step. On CUDA it is the wall clock, with
-    the device synchronised around each step.
-    """
-    check_int(repeats, "repeats", minimum=1)
-    check_int(warmup, "warmup", minimum=0)
-    if not steps:
-        raise ValueError("steps must name at least one callable")
-    device = torch.device(device)
-    if device.type == "cuda":
-        from .benchmark import step_times
-
-        return step_times(steps, repeats=repeats, warmup=warmup, device=device)
-    for _ in range(warmup):
-        for step in steps.values():
-            step()
-    samples: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(repeats):
-        for name, step in steps.items():
-            started = time.process_time()
-            step()
-            samples[name].append(time.process_time() - started)
-    return {name: float(np.median(values)) for name, values in samples.items()}
-
-
 def step_costs(
     data: Dataset,
     activations: Sequence[str],
@@ -519,7 +448,7 @@ def step_costs(
 ) -> dict[str, dict[str, float]]:
     """Median seconds of one Adam step of a single ``MLP(widths, activation)`` per loss.
 
-    ``out[activation][loss]``, measured by :func:`step_seconds` with all losses of
+    ``out[activation][loss]``, measured by :func:`sobolev.benchmark.step_times` (``clock="process"``) with all losses of
     one activation interleaved, on the full training set, with
     :func:`sobolev.losses.sobolev_loss` (the cost of training one network alone).
     """
@@ -544,37 +473,8 @@ def step_costs(
                 )
 
             steps[loss] = training_step(model, loss_fn, batch, optimizer)
-        out[activation] = step_seconds(steps, repeats=repeats, device=data.x.device)
+        out[activation] = step_times(steps, repeats=repeats, device=data.x.device, clock="process")
     return out
-
-
-def gain_text(gain: float | None) -> str:
-    """A gain (ratio of errors, > 1 when the first method is better) in coarse words:
-    "≥ 100×", "≥ 10×", "≥ 2×", "> 1×" (1.1 to 2), "≈ 1×" (within 10 %), "< 1×"
-    (½ to 0.9), "≤ 0.5×", "≤ 0.1×", "≤ 0.01×".
-
-    Coarse on purpose: the text is compared by nbval between machines; the
-    10 % band is the margin of :func:`sobolev.report.compare_seeds`.
-    """
-    if gain is None or not np.isfinite(gain):
-        return "diverged" if gain is not None and np.isinf(gain) else "–"
-    for bound, text in ((100, "≥ 100×"), (10, "≥ 10×"), (2, "≥ 2×"), (1.1, "> 1×")):
-        if gain >= bound:
-            return text
-    for bound, text in ((0.01, "≤ 0.01×"), (0.1, "≤ 0.1×"), (0.5, "≤ 0.5×"), (0.9, "< 1×")):
-        if gain <= bound:
-            return text
-    return "≈ 1×"
-
-
-def median_gain(better, worse) -> float:
-    """``median(worse) / median(better)`` with diverged (``nan``) seeds as the worst value."""
-    a = np.where(np.isfinite(better), better, np.inf)
-    b = np.where(np.isfinite(worse), worse, np.inf)
-    ma, mb = float(np.median(a)), float(np.median(b))
-    if not np.isfinite(ma) and not np.isfinite(mb):
-        return float("nan")
-    return mb / ma if ma > 0 else float("inf")
 
 
 def h2_equals_h1_after(activation: str, data: Dataset, steps: int = 10, lr: float = 3e-3) -> float:

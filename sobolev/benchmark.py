@@ -42,17 +42,25 @@ def step_times(
     repeats: int = 20,
     warmup: int = 3,
     device: torch.device | str = "cpu",
+    clock: str = "wall",
 ) -> dict[str, float]:
     """Median seconds of each callable in ``steps``, timed in interleaved rounds.
 
     Each round runs every step once, in turn, so that slow drifts of the machine
-    (another process, frequency scaling) hit every variant alike.
+    (another process, frequency scaling) hit every variant alike. ``clock="process"``
+    times a CPU run by the **CPU time of this process** (:func:`time.process_time`,
+    every torch thread included) instead of the wall clock: on a machine shared with
+    other jobs the wall clock also counts the time spent waiting for a core. On CUDA
+    the clock is always the wall clock, with the device synchronised around each step.
     """
     repeats = check_int(repeats, "repeats", minimum=1)
     warmup = check_int(warmup, "warmup", minimum=0)
+    if clock not in ("wall", "process"):
+        raise ValueError(f"clock must be 'wall' or 'process', got {clock!r}")
     if not steps:
         raise ValueError("steps must name at least one callable")
     device = torch.device(device)
+    now = time.process_time if clock == "process" and device.type != "cuda" else time.perf_counter
     for _ in range(warmup):
         for step in steps.values():
             step()
@@ -60,10 +68,10 @@ def step_times(
     for _ in range(repeats):
         for name, step in steps.items():
             _synchronize(device)
-            started = time.perf_counter()
+            started = now()
             step()
             _synchronize(device)
-            samples[name].append(time.perf_counter() - started)
+            samples[name].append(now() - started)
     return {name: float(np.median(values)) for name, values in samples.items()}
 
 

@@ -148,17 +148,50 @@ def compare_seeds(
     if not lower_is_better:  # "higher is better": compare the reciprocals of positive scores
         if (a[np.isfinite(a)] <= 0).any() or (b[np.isfinite(b)] <= 0).any():
             raise ValueError("with lower_is_better=False the values must be positive")
-        a, b = 1.0 / np.where(a == -np.inf, 0.0, a), 1.0 / np.where(b == -np.inf, 0.0, b)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ma, mb = float(np.median(a)), float(np.median(b))
-        gain = mb / ma if ma > 0 else (np.inf if mb > 0 else 1.0)
-    if np.isnan(gain):  # both medians infinite: nothing separates them
+        with np.errstate(divide="ignore"):
+            a, b = 1.0 / np.where(a == -np.inf, 0.0, a), 1.0 / np.where(b == -np.inf, 0.0, b)
+    gain = median_gain(a, b)
+    if gain is None:  # both medians infinite: nothing separates them
         gain = 1.0
     if gain > factor * (1 + margin) and a.max() < b.min():
         return REPRODUCED
     if gain < factor * (1 - margin) and (factor > 1 or b.max() < a.min()):
         return NOT_REPRODUCED
     return CLOSE
+
+
+def median_gain(better, worse) -> float | None:
+    """How many times better the median of ``better`` is: ``median(worse) / median(better)``.
+
+    One number per seed each, lower is better (errors, steps); non-finite entries
+    (diverged, never reached) count as the worst value. ``inf`` when only ``worse``
+    never got there, ``None`` when neither median is finite (nothing to compare).
+    """
+    a = np.asarray(better, dtype=float).ravel()
+    b = np.asarray(worse, dtype=float).ravel()
+    ma = float(np.median(np.where(np.isfinite(a), a, np.inf)))
+    mb = float(np.median(np.where(np.isfinite(b), b, np.inf)))
+    if not (math.isfinite(ma) or math.isfinite(mb)):
+        return None
+    if not math.isfinite(ma):
+        return 0.0
+    return mb / ma if ma > 0 else math.inf
+
+
+def gain_text(gain: float | None) -> str:
+    """A gain (> 1 when the first method is better) in coarse words for a checked cell:
+    "≥ 100×", "≥ 10×", "≥ 2×", "> 1×" (1.1 to 2), "≈ 1×" (within 10 %), "< 1×"
+    (½ to 0.9), "≤ 0.5×", "≤ 0.1×", "≤ 0.01×"; the 10 % band is the margin of
+    :func:`compare_seeds`. ``None`` reads "–", an infinite gain "diverged"."""
+    if gain is None or not math.isfinite(gain):
+        return "diverged" if gain is not None and math.isinf(gain) else "–"
+    for bound, text in ((100, "≥ 100×"), (10, "≥ 10×"), (2, "≥ 2×"), (1.1, "> 1×")):
+        if gain >= bound:
+            return text
+    for bound, text in ((0.01, "≤ 0.01×"), (0.1, "≤ 0.1×"), (0.5, "≤ 0.5×"), (0.9, "< 1×")):
+        if gain <= bound:
+            return text
+    return "≈ 1×"
 
 
 def round_sig(value: float | None, digits: int = 1) -> str:

@@ -15,19 +15,18 @@ from sobolev.activations import (
     best_lr,
     error_at_steps,
     errors_at_seconds,
-    gain_text,
     h2_equals_h1_after,
     h2_parameter_gradient_norm,
     make_dataset,
-    median_gain,
     select_lr,
     stacked_derivatives,
     stacked_loss,
     step_costs,
-    step_seconds,
     train_stacked,
 )
+from sobolev.benchmark import step_times
 from sobolev.losses import input_derivatives
+from sobolev.report import gain_text, median_gain
 from sobolev.targets import ACTIVATION_TARGET
 from sobolev.training import train
 
@@ -180,8 +179,8 @@ def test_bad_arguments_are_named(data):
         train_stacked("gelu", "l2", data, seeds=[0], lrs=1e-3, steps=1, eval_every=1)
     with pytest.raises(ValueError, match="loss"):
         train_stacked("tanh", "h3", data, seeds=[0], lrs=1e-3, steps=1, eval_every=1)
-    with pytest.raises(ValueError, match="lrs"):
-        StackedAdam(StackedMLP.from_seeds(WIDTHS, "tanh", [0, 1]).parameters(), [1e-3])
+    with pytest.raises(ValueError, match="lr"):
+        StackedAdam(StackedMLP.from_seeds(WIDTHS, "tanh", [0, 1]).parameters(), [1e-3] * 3)
     with pytest.raises(ValueError, match="n_train"):
         make_dataset(0, 10)
 
@@ -211,6 +210,8 @@ def test_gain_text_is_coarse():
     assert gain_text(1.05) == "≈ 1×" and gain_text(0.7) == "< 1×"
     assert gain_text(0.3) == "≤ 0.5×" and gain_text(None) == "–"
     assert median_gain([1, 1, 1], [2, 2, np.nan]) == 2.0
+    assert median_gain([np.inf] * 3, [np.inf] * 3) is None
+    assert median_gain([1, 1, 1], [np.inf] * 3) == np.inf
 
 
 def test_step_costs_order_the_losses(data):
@@ -219,4 +220,6 @@ def test_step_costs_order_the_losses(data):
     assert all(v > 0 for v in costs["tanh"].values())
     assert costs["tanh"]["h2"] > costs["tanh"]["l2"]
     with pytest.raises(ValueError, match="steps"):
-        step_seconds({})
+        step_times({}, clock="process")
+    with pytest.raises(ValueError, match="clock"):
+        step_times({"a": lambda: None}, clock="gpu")

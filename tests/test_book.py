@@ -129,3 +129,19 @@ def test_timing_tables_are_current():
         assert table in (ROOT / page).read_text(), (
             f"{page}: timing table out of date (run tools/execute.py)"
         )
+
+
+def test_introduction_counts_the_stored_verdicts():
+    """The introduction's verdict counts were made from the chapters as they are stored now."""
+    from sobolev.report import verdict_counts
+
+    intro = cells("book/00-introduction.ipynb")
+    cell = next(
+        c for c in intro if c["cell_type"] == "code" and "verdict_counts(" in "".join(c["source"])
+    )
+    stored = "".join(cell["outputs"][0]["data"]["text/plain"])
+    chapters = sorted((ROOT / "book").glob("[0-9][0-9]-*.ipynb"))
+    current = str(verdict_counts([nb for nb in chapters if not nb.name.startswith("00-")]))
+    assert stored == current, (
+        "re-execute the introduction after the chapters: make execute NB=book/00-introduction.md"
+    )
