@@ -218,9 +218,16 @@ def round_sig(value: float | None, digits: int = 1) -> str:
 
 
 def ratio_text(value: float | None) -> str:
-    """A ratio as a reader should see it in a checked cell: ``"≈ 2×"``, ``"≈ 0.5×"``."""
+    """A ratio as a reader should see it in a checked cell: ``"≈ 2×"``, ``"≈ 0.5×"``.
+
+    One significant digit, except that a ratio between 1.1 and 1.5 reads ``"> 1×"``:
+    rounded to ``"≈ 1×"`` it would stand beside a "reproduced" of :func:`compare`
+    (whose band around 1 is ±10 %) and read as a tie.
+    """
     if not _finite(value):
         return round_sig(value)
+    if 1.1 < value < 1.5:
+        return "> 1×"
     if abs(value) >= 10:  # "≈ 500×", not "≈ 5e2×"
         return f"≈ {float(round_sig(value)):,.0f}×"
     return f"≈ {round_sig(value)}×"
@@ -366,7 +373,8 @@ def table(header: Sequence[str], rows: Sequence[Sequence], caption: str | None =
 
 
 def stored_claims(notebook) -> list[Claim]:
-    """The Claims rows stored in an executed notebook (the outputs of its checked Claims cells).
+    """The Claims rows stored in an executed notebook (the outputs of its checked Claims cells,
+    those whose source starts with ``# NBVAL_CHECK_OUTPUT``).
 
     ``notebook`` is a path to an ``.ipynb``. Reads the HTML that :class:`ClaimsTable`
     wrote, so the introduction can summarise every chapter's verdicts from what the
@@ -388,8 +396,9 @@ def stored_claims(notebook) -> list[Claim]:
     )
     claims = []
     for cell in cells:
-        if cell.get("cell_type") != "code":
-            continue
+        source = "".join(cell.get("source", ""))
+        if cell.get("cell_type") != "code" or not source.startswith("# NBVAL_CHECK_OUTPUT"):
+            continue  # only the regression-checked Claims, not tables of measured times
         for output in cell.get("outputs", []):
             page = "".join(output.get("data", {}).get("text/html", ""))
             for claim, found, verdict_text in row.findall(page):

@@ -66,6 +66,7 @@ def test_round_sig_and_ratio_text():
     assert round_sig(None) == "not reached"
     assert round_sig(float("inf")) == "diverged"
     assert ratio_text(2.34) == "≈ 2×"
+    assert ratio_text(1.3) == "> 1×" and ratio_text(1.05) == "≈ 1×" and ratio_text(1.6) == "≈ 2×"
     assert ratio_text(501) == "≈ 500×" and ratio_text(12345) == "≈ 10,000×"
     with pytest.raises(ValueError, match="digits"):
         round_sig(1.0, 0)
@@ -122,12 +123,9 @@ def test_stored_claims_read_back_what_the_table_wrote(tmp_path):
         "output_type": "execute_result",
         "data": {"text/html": claims_table(claims)._repr_html_()},
     }
-    nb = {
-        "cells": [
-            {"cell_type": "code", "source": "", "outputs": [output]},
-            {"cell_type": "markdown"},
-        ]
-    }
+    checked = {"cell_type": "code", "source": "# NBVAL_CHECK_OUTPUT\nt", "outputs": [output]}
+    unchecked = {"cell_type": "code", "source": "t", "outputs": [output]}  # not counted
+    nb = {"cells": [checked, unchecked, {"cell_type": "markdown"}]}
     path = tmp_path / "09-x.ipynb"
     path.write_text(json.dumps(nb))
     assert stored_claims(path) == claims

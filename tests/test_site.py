@@ -150,6 +150,11 @@ def reader_defects(tab, read_image) -> list[str]:
     ``read_image(src)`` returns the bytes of an image of the page (for its resolution).
     """
     defects = [f"wider than the column: {item}" for item in tab.evaluate(OVERFLOW_JS)]
+    page_width = tab.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    if page_width[0] > page_width[1] + 1:
+        defects.append(
+            f"the page scrolls sideways: {page_width[0]} px wide in a {page_width[1]} px window"
+        )
     state = tab.evaluate(READER_JS)
     for table in state["verdicts"]:
         if table["cells"] != table["rows"]:
@@ -346,6 +351,7 @@ DEFECTS = {
     "figure without a caption": '<img src="/_images/good.png" alt="error against step for L2 and H1">',
     "figure without a real alt text": '<figure><img src="/_images/good.png" '
     'alt="../_images/0123456789abcdef0123.png"><figcaption>Fig. 2</figcaption></figure>',
+    "the page scrolls sideways": '<div style="position:absolute; left:0; width:1500px">x</div>',
     "figure shrunk": '<figure><img src="/_images/wide.png" alt="a sixteen inch wide figure" '
     'style="width:600px"><figcaption>Fig. 3</figcaption></figure>',
 }
