@@ -228,8 +228,9 @@ def ratio_text(value: float | None) -> str:
         return round_sig(value)
     if 1.1 < value < 1.5:
         return "> 1×"
-    if abs(value) >= 10:  # "≈ 500×", not "≈ 5e2×"
-        return f"≈ {float(round_sig(value)):,.0f}×"
+    rounded = float(round_sig(value))
+    if abs(rounded) >= 10:  # "≈ 500×" and "≈ 10×", not "≈ 5e2×" or "≈ 1e1×"
+        return f"≈ {rounded:,.0f}×"
     return f"≈ {round_sig(value)}×"
 
 

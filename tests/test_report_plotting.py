@@ -68,6 +68,7 @@ def test_round_sig_and_ratio_text():
     assert ratio_text(2.34) == "≈ 2×"
     assert ratio_text(1.3) == "> 1×" and ratio_text(1.05) == "≈ 1×" and ratio_text(1.6) == "≈ 2×"
     assert ratio_text(501) == "≈ 500×" and ratio_text(12345) == "≈ 10,000×"
+    assert ratio_text(9.6) == "≈ 10×" and ratio_text(9.4) == "≈ 9×"
     with pytest.raises(ValueError, match="digits"):
         round_sig(1.0, 0)
 
