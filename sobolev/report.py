@@ -217,20 +217,49 @@ def round_sig(value: float | None, digits: int = 1) -> str:
     return text
 
 
-def ratio_text(value: float | None) -> str:
-    """A ratio as a reader should see it in a checked cell: ``"≈ 2×"``, ``"≈ 0.5×"``.
+_STEPS = (1, 2, 5)
+_MARGIN = 1.25
 
-    One significant digit, except that a ratio between 1.1 and 1.5 reads ``"> 1×"``:
-    rounded to ``"≈ 1×"`` it would stand beside a "reproduced" of :func:`compare`
-    (whose band around 1 is ±10 %) and read as a tie.
+
+def _series_below(value: float) -> float:
+    """The largest number of the series 1, 2, 5, 10, 20, … with ``1.25 × it <= value``."""
+    exponent = math.floor(math.log10(value / _MARGIN))
+    best = 10.0**exponent
+    for step in _STEPS:
+        candidate = step * 10.0**exponent
+        if candidate * _MARGIN <= value * (1 + 1e-12):
+            best = candidate
+    return best
+
+
+def _series_text(value: float) -> str:
+    text = f"{value:,.0f}" if value >= 1 else f"{value:.10f}".rstrip("0")
+    return text
+
+
+def ratio_text(value: float | None) -> str:
+    """A ratio as a reader should see it in a checked cell: ``"> 200×"``, ``"≈ 2×"``, ``"< 0.2×"``.
+
+    Checked cells must read the same on a GPU, whose last bits differ and whose
+    long training runs therefore end elsewhere within the spread of the seeds. So
+    large ratios are shown as a bound on the 1-2-5 series with 25 % to spare
+    (``377`` and ``501`` both read ``"> 200×"``; 8.9 and 9.6 both ``"> 5×"``): three
+    boundaries a decade instead of the nine of one-digit rounding. From 2.5 up the
+    ratio reads "> k×", below 0.4 "< k×" (the mirror image); between them it is
+    rounded to one digit, except that 1.1 to 1.5 reads ``"> 1×"`` (rounded to
+    ``"≈ 1×"`` it would stand beside a "reproduced" of :func:`compare`, whose band
+    around 1 is ±10 %, and read as a tie).
     """
     if not _finite(value):
         return round_sig(value)
+    value = float(value)
+    if value >= 2.5:
+        return f"> {_series_text(_series_below(value))}×"
+    if 0 < value < 0.4:
+        bound = 1 / _series_below(1 / value)
+        return f"< {_series_text(round(bound, 12))}×"
     if 1.1 < value < 1.5:
         return "> 1×"
-    rounded = float(round_sig(value))
-    if abs(rounded) >= 10:  # "≈ 500×" and "≈ 10×", not "≈ 5e2×" or "≈ 1e1×"
-        return f"≈ {rounded:,.0f}×"
     return f"≈ {round_sig(value)}×"
 
 

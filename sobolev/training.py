@@ -20,6 +20,7 @@ import torch
 
 from .config import check_int, in_ci, seed_everything
 from .losses import SobolevLoss
+from .results import Checkpoint, ResultsError, rng_state, set_rng_state
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 
@@ -97,6 +98,7 @@ def train(
     progress: bool | None = None,
     description: str = "",
     max_growth: float | None = 1e4,
+    checkpoint: Checkpoint | None = None,
 ) -> History:
     """Train ``model`` for ``steps`` optimiser steps and return its :class:`History`.
 
@@ -116,6 +118,13 @@ def train(
     the total at the first step (``max_growth=None`` turns that check off). Both
     are checked at every evaluation, so a run stops at most ``eval_every`` steps
     after the fact; the message names the step.
+
+    With a :class:`~sobolev.results.Checkpoint`, the state of the run (model,
+    optimiser, random generators, history, step) is saved at the first
+    evaluation at least ``checkpoint.every`` steps after the last save; a call
+    that finds a checkpoint of the same run continues from it and returns the
+    same history, to the bit on a CPU, as an uninterrupted run (the mini-batch
+    order is replayed from ``seed``). The checkpoint is deleted when the run ends.
     """
     steps = check_int(steps, "steps", minimum=0)
     if isinstance(lr, bool) or not isinstance(lr, Real) or not (lr > 0 and math.isfinite(lr)):
@@ -222,10 +231,56 @@ def train(
 
         bar = tqdm(total=steps, desc=description or None, leave=False)
     seconds = 0.0
-    run_evaluation(0, seconds)
+    first_step = 1
+    run_key = {"lr": float(lr), "steps": steps, "batch_size": batch_size, "seed": seed}
+    run_key.update(eval_every=eval_every, optimizer=str(optimizer))
+    saved_at = 0
+    state = checkpoint.load() if checkpoint is not None else None
+    if state is not None:
+        if state["run"] != run_key:
+            raise ResultsError(
+                f"{checkpoint.path} is the checkpoint of another run ({state['run']}, not "
+                f"{run_key}); delete it"
+            )
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        saved = state["history"]
+        history = History(
+            terms={k: list(v) for k, v in saved["terms"].items()},
+            eval_steps=list(saved["eval_steps"]),
+            test_error=list(saved["test_error"]),
+            train_seconds=list(saved["train_seconds"]),
+        )
+        seconds = float(state["seconds"])
+        saved_at = int(state["step"])
+        first_step = saved_at + 1
+        for _ in range(saved_at):  # the same mini-batch order as an uninterrupted run
+            next(batches)
+        set_rng_state(state["rng"], device)
+    else:
+        run_evaluation(0, seconds)
+
+    def save_checkpoint(step: int) -> None:
+        checkpoint.save(
+            {
+                "run": run_key,
+                "step": step,
+                "seconds": seconds,
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "history": {
+                    "terms": history.terms,
+                    "eval_steps": history.eval_steps,
+                    "test_error": history.test_error,
+                    "train_seconds": history.train_seconds,
+                },
+                "rng": rng_state(device),
+            }
+        )
+
     synchronize()
     started = time.perf_counter()
-    for step in range(1, steps + 1):
+    for step in range(first_step, steps + 1):
         index = next(batches)
         batch = [t if (t is None or index is None) else t[index] for t in data]
         opt.zero_grad(set_to_none=True)
@@ -258,6 +313,9 @@ def train(
             synchronize()
             seconds += time.perf_counter() - started
             run_evaluation(step, seconds)
+            if checkpoint is not None and step < steps and step - saved_at >= checkpoint.every:
+                save_checkpoint(step)
+                saved_at = step
             if bar is not None:
                 bar.update(step - bar.n)
                 bar.set_postfix(loss=f"{history.terms['total'][-1]:.3e}")
@@ -266,6 +324,8 @@ def train(
     flush()
     if bar is not None:
         bar.close()
+    if checkpoint is not None:
+        checkpoint.clear()
     return history
 
 
@@ -273,6 +333,7 @@ def train_runs(
     make_model: Callable[[], torch.nn.Module],
     methods: dict[str, tuple[Callable, Sequence]],
     seeds: Sequence[int],
+    checkpoint: Callable[[str, int], Checkpoint | None] | None = None,
     **train_kwargs,
 ) -> tuple[dict[str, list[History]], dict[str, list[torch.nn.Module]]]:
     """Train one fresh model per (method, seed): the seed × method loop of the chapters.
@@ -280,7 +341,8 @@ def train_runs(
     ``methods`` maps a name to ``(loss_fn, data)``. For each seed, every method
     starts from the same initial network (:func:`sobolev.config.seed_everything`
     before ``make_model()``) and the same mini-batch order (``seed=seed``);
-    ``train_kwargs`` go to :func:`train`. Returns ``histories[name]`` and
+    ``train_kwargs`` go to :func:`train`, and ``checkpoint(name, seed)`` (if given)
+    the :class:`~sobolev.results.Checkpoint` of each run. Returns ``histories[name]`` and
     ``models[name]``, lists in the order of ``seeds``.
     """
 
@@ -302,6 +364,7 @@ def train_runs(
                     data,
                     seed=seed,
                     description=f"{name}, seed {seed}",
+                    checkpoint=None if checkpoint is None else checkpoint(name, seed),
                     **train_kwargs,
                 )
             )

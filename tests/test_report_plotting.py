@@ -67,8 +67,16 @@ def test_round_sig_and_ratio_text():
     assert round_sig(float("inf")) == "diverged"
     assert ratio_text(2.34) == "≈ 2×"
     assert ratio_text(1.3) == "> 1×" and ratio_text(1.05) == "≈ 1×" and ratio_text(1.6) == "≈ 2×"
-    assert ratio_text(501) == "≈ 500×" and ratio_text(12345) == "≈ 10,000×"
-    assert ratio_text(9.6) == "≈ 10×" and ratio_text(9.4) == "≈ 9×"
+    # large ratios: a bound on the 1-2-5 series with 25 % to spare, the same for nearby values
+    assert ratio_text(501) == ratio_text(377) == "> 200×" and ratio_text(12345) == "> 5,000×"
+    assert ratio_text(9.6) == ratio_text(8.9) == "> 5×" and ratio_text(12.6) == "> 10×"
+    assert ratio_text(2.6) == "> 2×" and ratio_text(6.2) == "> 2×"
+    # small ratios: the mirror image
+    assert ratio_text(0.1) == "< 0.2×" and ratio_text(0.01) == "< 0.02×"
+    assert ratio_text(0.3) == "< 0.5×" and ratio_text(0.5) == "≈ 0.5×"
+    for value in (2.5, 3.7, 6.25, 13, 49, 777, 2e5):  # every bound is true, with the margin
+        bound = float(ratio_text(value)[2:-1].replace(",", ""))
+        assert bound * 1.25 <= value * (1 + 1e-9) and value < bound * 1.25 * 2.5 + 1e-9
     with pytest.raises(ValueError, match="digits"):
         round_sig(1.0, 0)
 
