@@ -401,6 +401,25 @@ class BestSteps:
         reached = [lr for lr in self.lr if lr is not None]
         return float(np.median(reached)) if reached else None
 
+    def as_result(self) -> dict[str, np.ndarray | float]:
+        """Plain arrays for a results file (NaN where a start reached no level)."""
+        return {
+            "steps": np.array([np.nan if s is None else s for s in self.steps], float),
+            "lr": np.array([np.nan if lr is None else lr for lr in self.lr], float),
+            "lowest": self.lowest,
+        }
+
+    @classmethod
+    def from_result(cls, stored) -> BestSteps:
+        """The inverse of :meth:`as_result`."""
+        steps = np.atleast_1d(np.asarray(stored["steps"], float))
+        lr = np.atleast_1d(np.asarray(stored["lr"], float))
+        return cls(
+            tuple(None if np.isnan(s) else int(s) for s in steps),
+            tuple(None if np.isnan(x) else float(x) for x in lr),
+            float(stored["lowest"]),
+        )
+
 
 def best_steps(
     terms, starts, w_star, lrs, max_steps: int, *, level: float = 1e-6, moving_boundary=True
