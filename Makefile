@@ -6,6 +6,17 @@
 #   make execute [NB=book/01-sobolev-losses.md]   re-execute notebooks in place (records times)
 #   make smoke                                    execute every chapter at smoke scale, outside the tree
 #   make format                                   ruff format the package, tests, tools and notebooks
+#   make nbval-perturbed                          nbval under perturbed arithmetic (SOBOLEV_PERTURB=1:
+#                                                 2 threads, reordered sums; one notebook at a time)
+#
+# On a GPU machine, `make nbval` compares the GPU's Claims tables with the committed (CPU, book scale)
+# ones: the code takes `cuda` whenever torch sees a GPU, or name it with SOBOLEV_DEVICE, which
+# reaches the notebooks unchanged through the environment:
+#   make nbval SOBOLEV_DEVICE=cuda TORCH_INDEX=--index-url=<a PyTorch CUDA wheel index>
+# TORCH_INDEX only matters when .venv has no torch yet (on Linux the public index's torch is a
+# CUDA build already); a CPU torch already in .venv is kept, so start from a fresh .venv there.
+# start_chapter() turns TF32 off, so the GPU differs from the CPU only in last bits (other orders
+# of summation, other tanh/exp), which is what nbval-perturbed imitates on a CPU. .github/workflows/book.yml runs all of this.
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -23,7 +34,7 @@ JOBS ?= 2
 export PATH := $(abspath $(BIN)):$(PATH)
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: book test lint format unit sync smoke nbval build browser execute setup clean
+.PHONY: book test lint format unit sync smoke nbval nbval-perturbed build browser execute setup clean
 
 setup: $(STAMP)
 
@@ -61,11 +72,22 @@ sync: $(STAMP)
 	$(BIN)/python tools/check_pairing.py
 
 # Re-run every notebook of the book at book scale and compare the outputs marked
-# NBVAL_CHECK_OUTPUT (the Claims tables) with the committed ones.
+# NBVAL_CHECK_OUTPUT (the Claims tables) with the committed ones. NBVAL_ENV holds the thread
+# settings (one OpenMP/BLAS thread per notebook, JOBS notebooks side by side).
+NBVAL_ENV ?= OMP_NUM_THREADS=1
 nbval: $(STAMP)
-	SOBOLEV_SCALE=book SOBOLEV_QUIET=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n $(JOBS) --dist loadfile \
+	SOBOLEV_SCALE=book SOBOLEV_QUIET=1 $(NBVAL_ENV) $(BIN)/python -m pytest -n $(JOBS) --dist loadfile \
 	  -p no:cacheprovider --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 	  --nbval-cell-timeout 1200 $$($(BIN)/python tools/toc_notebooks.py)
+
+# The same comparison under perturbed arithmetic: 2 threads for torch and for NumPy's BLAS, torch
+# free to choose non-deterministic kernels, Sobolev losses summed over the points in reverse order
+# (sobolev/config.py). The checked Claims tables must not change. One notebook at a time: two
+# notebooks on 2 threads each oversubscribe a 2-core machine and stall. OMP_WAIT_POLICY=PASSIVE
+# lets an idle OpenMP thread sleep instead of spinning (arithmetic unchanged): on a busy 2-core
+# machine the spinning made 2-thread training steps 10-20 times slower than passive waiting.
+nbval-perturbed:
+	$(MAKE) nbval JOBS=1 NBVAL_ENV="SOBOLEV_PERTURB=1 SOBOLEV_THREADS=2 OMP_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE"
 
 # Every chapter executes at smoke scale (outputs written outside the tree, not compared).
 smoke: $(STAMP)

@@ -8,7 +8,16 @@ Everything that depends on the environment is read here and nowhere else.
 * ``SOBOLEV_DEVICE`` overrides the device; by default ``cuda`` when available,
   else ``cpu``.
 * ``SOBOLEV_THREADS`` sets torch's CPU threads (default 1: small steps on a
-  shared 2-core machine run fastest on one thread; nbval runs may perturb it).
+  shared 2-core machine run fastest on one thread; 2 under ``SOBOLEV_PERTURB``).
+* ``SOBOLEV_PERTURB=1`` perturbs the arithmetic without changing the mathematics,
+  to show that the checked Claims tables do not hang on the last bits of a float
+  (``make nbval-perturbed``; a GPU changes those bits too): :func:`start_chapter`
+  runs on 2 threads and lets torch choose non-deterministic kernels, and
+  :func:`sobolev.losses.sobolev_loss` sums its means over the points in reverse order
+  (:func:`perturbed`). ``0``, ``false``, ``no``, ``off`` or empty leave it off.
+* ``SOBOLEV_QUIET`` (or ``CI``) silences progress bars (:func:`in_ci`).
+* ``SOBOLEV_KILL_AFTER_CHECKPOINTS`` is a test hook only: the process dies right
+  after that many checkpoints (:func:`kill_after_checkpoints`).
 """
 
 from __future__ import annotations
@@ -74,10 +83,24 @@ def check_int(value, name: str, minimum: int | None = 0) -> int:
     return int(value)
 
 
+def perturbed() -> bool:
+    """True when ``SOBOLEV_PERTURB`` asks for perturbed arithmetic (``1``, ``true``, ``yes``, ``on``)."""
+    raw = os.environ.get("SOBOLEV_PERTURB", "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ValueError(
+        f"SOBOLEV_PERTURB={raw!r} is neither on (1, true, yes, on) nor off (0, false, no, off)"
+    )
+
+
 def set_threads(n: int | None = None) -> int:
-    """Set torch's CPU threads to ``n`` (default: ``SOBOLEV_THREADS``, else 1); return it."""
+    """Set torch's CPU threads to ``n`` (default: ``SOBOLEV_THREADS``, else 1, or 2 when
+    :func:`perturbed`); return it."""
     if n is None:
-        raw = os.environ.get("SOBOLEV_THREADS", "1").strip() or "1"
+        default = "2" if perturbed() else "1"
+        raw = os.environ.get("SOBOLEV_THREADS", default).strip() or default
         try:
             n = int(raw)
         except ValueError:
@@ -87,11 +110,36 @@ def set_threads(n: int | None = None) -> int:
     return n
 
 
+def set_arithmetic() -> None:
+    """Full float32 precision on GPUs; under :func:`perturbed`, non-deterministic kernels allowed.
+
+    TF32 is off for matrix products and cuDNN convolutions alike. On Ampere and later GPUs
+    (an H200, say) cuDNN runs float32 convolutions in TF32 by default: a 10-bit mantissa, so
+    each product is rounded by up to about 5e-4 relative and chapter 11's convolutional
+    autoencoder would change its losses by around 1e-3, enough to move a rounded number of a
+    Claims table; ``make nbval`` on a GPU would then compare another arithmetic with the
+    committed CPU outputs. Without TF32 a GPU differs from the CPU only in last bits (other
+    orders of summation, other tanh or exp), which the checked Claims tables are rounded to
+    survive (``make nbval-perturbed`` imitates that here). The flags do nothing on a CPU.
+
+    Perturbed: ``torch.use_deterministic_algorithms(False)`` (torch's default, stated so that a
+    caller's deterministic setting is undone) and ``cudnn.benchmark`` (cuDNN times and picks its
+    convolution algorithms, which sum in different orders).
+    """
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    if perturbed():
+        torch.use_deterministic_algorithms(False)
+        torch.backends.cudnn.benchmark = True
+
+
 def start_chapter() -> str:
-    """What every chapter does first: threads, the book's figure style; returns :func:`describe`."""
+    """What every chapter does first: threads, arithmetic (:func:`set_arithmetic`), the book's
+    figure style; returns :func:`describe`."""
     from .plotting import use_book_style  # matplotlib only where a chapter draws
 
     set_threads()
+    set_arithmetic()
     use_book_style()
     return describe()
 
@@ -111,7 +159,25 @@ def in_ci() -> bool:
 
 def describe() -> str:
     """One line naming the scale, device and library versions of this run."""
+    perturbation = ", perturbed arithmetic (SOBOLEV_PERTURB)" if perturbed() else ""
     return (
-        f"Running at scale {get_scale()!r} on {get_device()} with {torch.get_num_threads()} thread(s), "
-        f"torch {torch.__version__.split('+')[0]}, numpy {np.__version__}."
+        f"Running at scale {get_scale()!r} on {get_device()} with {torch.get_num_threads()} thread(s)"
+        f"{perturbation}, torch {torch.__version__.split('+')[0]}, numpy {np.__version__}."
     )
+
+
+def kill_after_checkpoints() -> int | None:
+    """``SOBOLEV_KILL_AFTER_CHECKPOINTS``: a test hook that kills the process after that many saves.
+
+    The test of resumption sets it so that a run dies, as a killed job would, right after
+    its n-th checkpoint; unset (always, outside that test) it is None.
+    """
+    raw = os.environ.get("SOBOLEV_KILL_AFTER_CHECKPOINTS", "").strip()
+    if not raw:
+        return None
+    try:
+        return check_int(int(raw), "SOBOLEV_KILL_AFTER_CHECKPOINTS", minimum=1)
+    except ValueError:
+        raise ValueError(
+            f"SOBOLEV_KILL_AFTER_CHECKPOINTS={raw!r} is not a whole number >= 1"
+        ) from None

@@ -15,6 +15,11 @@ its population losses carry a factor ½ on each term, i.e. weights ½).
 Input derivatives come from autograd with ``create_graph=True`` so the loss can be
 differentiated again with respect to the parameters; Hessians by nested autograd,
 one row per input dimension (cheap for the low-dimensional inputs of this book).
+
+Under ``SOBOLEV_PERTURB`` (:func:`sobolev.config.perturbed`) :func:`sobolev_loss` takes the
+points in reverse order: the same loss mathematically, but every mean over the points, and
+every sum over the points in the backward pass (the parameter gradients), is added up in
+another order, so the results differ in their last bits, as they do on a GPU.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from numbers import Real
 
 import torch
 
-from .config import check_int
+from .config import check_int, perturbed
 
 TERMS = ("l2", "h1", "h2")
 
@@ -122,6 +127,14 @@ def _term_weight(name: str, weight, target, target_name: str) -> float:
     return weight
 
 
+def _point_order():
+    """The order in which :func:`sobolev_loss` takes the points: as given, or reversed when
+    :func:`sobolev.config.perturbed` (the reduction-order hook of ``SOBOLEV_PERTURB``)."""
+    if perturbed():
+        return lambda t: t.flip(0)
+    return lambda t: t
+
+
 def sobolev_loss(
     model: torch.nn.Module,
     x: torch.Tensor,
@@ -151,14 +164,15 @@ def sobolev_loss(
     }
     n, d = x.shape
     order = 2 if hessian is not None else 1 if gradient is not None else 0
-    u, grad, hess = input_derivatives(model, x, order)
-    value = _as_target("value", value, n, (), u)
+    reorder = _point_order()
+    u, grad, hess = input_derivatives(model, reorder(x), order)
+    value = reorder(_as_target("value", value, n, (), u))
     terms = {"l2": (u - value).square().mean()}
     if gradient is not None:
-        gradient = _as_target("gradient", gradient, n, (d,), u)
+        gradient = reorder(_as_target("gradient", gradient, n, (d,), u))
         terms["h1"] = (grad - gradient).square().sum(dim=1).mean()
     if hessian is not None:
-        hessian = _as_target("hessian", hessian, n, (d, d), u)
+        hessian = reorder(_as_target("hessian", hessian, n, (d, d), u))
         terms["h2"] = (hess - hessian).square().sum(dim=(1, 2)).mean()
     weights = {name: weights[name] for name in terms}
     total = sum(weights[name] * terms[name] for name in terms)

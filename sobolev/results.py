@@ -27,6 +27,7 @@ import json
 import os
 import pathlib
 import platform
+import signal
 import tempfile
 import zipfile
 from collections.abc import Callable, Mapping
@@ -34,9 +35,13 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import torch
 
+from .config import kill_after_checkpoints
+
 FORMAT = "sobolev-results/1"
 CHECKPOINT_FORMAT = "sobolev-checkpoint/1"
 _META = "__provenance__"
+_SAVES = 0  # checkpoints saved by this process
+_KILL_AFTER = kill_after_checkpoints()
 
 
 class ResultsError(ValueError):
@@ -48,6 +53,9 @@ def atomic_write(path, write: Callable[[io.BufferedWriter], None]) -> pathlib.Pa
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make results unreadable to others
     try:
         with os.fdopen(handle, "wb") as file:
             write(file)
@@ -231,6 +239,11 @@ class Checkpoint:
         payload = {"format": CHECKPOINT_FORMAT, "key": self.key, "state": dict(state)}
         atomic_write(self.path, lambda file: torch.save(payload, file))
         self.saves += 1
+        global _SAVES
+        _SAVES += 1
+        if _KILL_AFTER is not None and _SAVES >= _KILL_AFTER:
+            # the test of resumption: die here as a killed job would, without any cleanup
+            os.kill(os.getpid(), signal.SIGKILL)
 
     def load(self) -> dict | None:
         """The saved state, or None when there is no checkpoint yet."""
