@@ -76,7 +76,7 @@ sync: $(STAMP)
 # settings (one OpenMP/BLAS thread per notebook, JOBS notebooks side by side).
 NBVAL_ENV ?= OMP_NUM_THREADS=1
 nbval: $(STAMP)
-	SOBOLEV_SCALE=book SOBOLEV_QUIET=1 $(NBVAL_ENV) $(BIN)/python -m pytest -n $(JOBS) --dist loadfile \
+	SOBOLEV_SCALE=book SOBOLEV_QUIET=1 SOBOLEV_RECOMPUTE=1 $(NBVAL_ENV) $(BIN)/python -m pytest -n $(JOBS) --dist loadfile \
 	  -p no:cacheprovider --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 	  --nbval-cell-timeout 1200 $$($(BIN)/python tools/toc_notebooks.py)
 

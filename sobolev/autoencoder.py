@@ -25,7 +25,8 @@ r"""The denoising autoencoder of Figure 6: the network, an H1 loss on images, th
 * :class:`Noise` — :math:`\epsilon_1 \sim N(0, \sigma^2)` per pixel, drawn anew per
   batch, and :math:`\epsilon_2 = a\sin(2\pi\eta(x + y))` on :math:`x, y \in [0, 1]`.
 * :func:`train_denoiser` — Adam on minibatches, the test MSE recorded against step
-  and training time.
+  and training time; with a :class:`~sobolev.results.Checkpoint` it resumes a killed run
+  bit for bit.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ import torch
 from torch import nn
 
 from .config import check_int, seed_everything
+from .results import Checkpoint, ResultsError, rng_state, set_rng_state
 
 LOSSES = ("l2", "h1")
 WEIGHTS = ("l2", "h1", "authors")
@@ -295,6 +297,18 @@ class DenoiserRun:
         return None
 
 
+def first_reaching(x, test_mse, threshold: float) -> np.ndarray:
+    """For each run (row of ``test_mse``, runs × evaluations), the entry of ``x`` at its first
+    evaluation with test MSE ≤ ``threshold``, ``inf`` where none is: the stored form of
+    :meth:`DenoiserRun.first_step_below` (``x`` the evaluated steps) and
+    :meth:`DenoiserRun.seconds_to_reach` (``x`` the times, one row per run)."""
+    test_mse = np.atleast_2d(np.asarray(test_mse, dtype=float))
+    x = np.broadcast_to(np.asarray(x, dtype=float), test_mse.shape)
+    reached = test_mse <= threshold
+    first = x[np.arange(len(test_mse)), reached.argmax(axis=1)]
+    return np.where(reached.any(axis=1), first, np.inf)
+
+
 def train_denoiser(
     clean: torch.Tensor,
     noise: Noise,
@@ -307,6 +321,7 @@ def train_denoiser(
     batch_size: int = 128,
     lr: float = 5e-3,
     seed: int = 0,
+    checkpoint: Checkpoint | None = None,
 ) -> DenoiserRun:
     """Train a :class:`DenoisingAutoencoder` to map ``clean + noise`` to ``clean``.
 
@@ -319,6 +334,14 @@ def train_denoiser(
     reading); on the CPU the process's CPU time (``time.process_time``), which is the
     wall-clock time of a single-threaded run on an idle machine and does not count
     time lost to other programs on a shared one.
+
+    With a :class:`~sobolev.results.Checkpoint`, the state of the run (model, Adam,
+    the generator that draws the batches and the noise, the epoch's order and the
+    position in it, torch's global random state, the records and the step) is saved
+    every ``checkpoint.every`` steps (the clock stopped meanwhile); a call that finds
+    a checkpoint of the same run continues from it and returns the same records and
+    the same network, to the bit on a CPU, as an uninterrupted run (only the training
+    times differ). The checkpoint is deleted when the run ends.
     """
     steps = check_int(steps, "steps", minimum=1)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
@@ -345,12 +368,60 @@ def train_denoiser(
 
     clock = time.process_time if device.type == "cpu" else time.perf_counter
     n = len(clean)
-    order, position, elapsed = torch.randperm(n, generator=generator), 0, 0.0
-    if eval_steps[0] == 0:
-        record(0, 0.0)
+    run_key = {
+        "loss": loss,
+        "noise": [noise.kind, float(noise.level), float(noise.frequency)],
+        "lr": float(lr),
+        "seed": int(seed),
+        "steps": steps,
+        "batch_size": batch_size,
+        "eval_steps": eval_steps,
+        "n": n,
+    }
+    state = checkpoint.load() if checkpoint is not None else None
+    if state is not None:
+        if state["run"] != run_key:
+            raise ResultsError(
+                f"{checkpoint.path} is the checkpoint of another run ({state['run']}, not "
+                f"{run_key}); delete it"
+            )
+        model.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimizer"])
+        generator.set_state(state["generator"])
+        order, position = state["order"], int(state["position"])
+        elapsed = float(state["seconds"])
+        run.steps, run.test_mse, run.seconds = (
+            list(state[k]) for k in ("steps", "test_mse", "times")
+        )
+        saved_at = int(state["step"])
+        set_rng_state(state["rng"], device)
+    else:
+        order, position, elapsed = torch.randperm(n, generator=generator), 0, 0.0
+        saved_at = 0
+        if eval_steps[0] == 0:
+            record(0, 0.0)
+
+    def save_checkpoint(step):
+        checkpoint.save(
+            {
+                "run": run_key,
+                "step": step,
+                "seconds": elapsed,
+                "model": model.state_dict(),
+                "optimizer": optimiser.state_dict(),
+                "generator": generator.get_state(),
+                "order": order,
+                "position": position,
+                "steps": run.steps,
+                "test_mse": run.test_mse,
+                "times": run.seconds,
+                "rng": rng_state(device),
+            }
+        )
+
     synchronise()
     start = clock()
-    for step in range(1, steps + 1):
+    for step in range(saved_at + 1, steps + 1):
         if position + batch_size > n:
             order, position = torch.randperm(n, generator=generator), 0
         index = order[position : position + batch_size].to(device)
@@ -360,12 +431,20 @@ def train_denoiser(
         optimiser.zero_grad(set_to_none=True)
         value.backward()
         optimiser.step()
-        if step in eval_steps:
+        evaluate = step in eval_steps
+        save = checkpoint is not None and step < steps and step - saved_at >= checkpoint.every
+        if evaluate or save:
             synchronise()
             elapsed += clock() - start
-            if not math.isfinite(value.item()):
-                raise FloatingPointError(f"training diverged at step {step} (lr={lr})")
-            record(step, elapsed)
+            if evaluate:
+                if not math.isfinite(value.item()):
+                    raise FloatingPointError(f"training diverged at step {step} (lr={lr})")
+                record(step, elapsed)
+            if save:
+                save_checkpoint(step)
+                saved_at = step
             synchronise()
             start = clock()
+    if checkpoint is not None:
+        checkpoint.clear()
     return run

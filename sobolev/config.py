@@ -16,6 +16,10 @@ Everything that depends on the environment is read here and nowhere else.
   :func:`sobolev.losses.sobolev_loss` sums its means over the points in reverse order
   (:func:`perturbed`). ``0``, ``false``, ``no``, ``off`` or empty leave it off.
 * ``SOBOLEV_QUIET`` (or ``CI``) silences progress bars (:func:`in_ci`).
+* ``SOBOLEV_RESULTS`` names the folder of stored results (:func:`results_root`;
+  default: ``results/`` of the book's clone); ``SOBOLEV_RECOMPUTE=1`` makes the
+  chapters compute their own scale's results even where they are stored
+  (:func:`recompute`; ``make nbval`` sets it, so that nbval always tests the code).
 * ``SOBOLEV_KILL_AFTER_CHECKPOINTS`` is a test hook only: the process dies right
   after that many checkpoints (:func:`kill_after_checkpoints`).
 """
@@ -85,14 +89,7 @@ def check_int(value, name: str, minimum: int | None = 0) -> int:
 
 def perturbed() -> bool:
     """True when ``SOBOLEV_PERTURB`` asks for perturbed arithmetic (``1``, ``true``, ``yes``, ``on``)."""
-    raw = os.environ.get("SOBOLEV_PERTURB", "").strip().lower()
-    if raw in ("", "0", "false", "no", "off"):
-        return False
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    raise ValueError(
-        f"SOBOLEV_PERTURB={raw!r} is neither on (1, true, yes, on) nor off (0, false, no, off)"
-    )
+    return _switch("SOBOLEV_PERTURB")
 
 
 def set_threads(n: int | None = None) -> int:
@@ -181,3 +178,29 @@ def kill_after_checkpoints() -> int | None:
         raise ValueError(
             f"SOBOLEV_KILL_AFTER_CHECKPOINTS={raw!r} is not a whole number >= 1"
         ) from None
+
+
+def _switch(name: str) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ValueError(f"{name}={raw!r} is neither on (1, true, yes, on) nor off (0, false, no, off)")
+
+
+def recompute() -> bool:
+    """True when ``SOBOLEV_RECOMPUTE`` asks chapters to ignore stored results of their scale."""
+    return _switch("SOBOLEV_RECOMPUTE")
+
+
+def results_root():
+    """``SOBOLEV_RESULTS`` if set, else the ``results/`` folder of the book's clone (None if
+    the package is installed outside a clone)."""
+    import pathlib
+
+    raw = os.environ.get("SOBOLEV_RESULTS", "").strip()
+    if raw:
+        return pathlib.Path(raw)
+    root = pathlib.Path(__file__).resolve().parents[1]
+    return root / "results" if (root / "_toc.yml").exists() else None

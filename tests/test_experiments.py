@@ -340,3 +340,22 @@ def test_chapter_loads_stored_results_instead_of_computing(tmp_path, monkeypatch
     fresh = toy.load_or_run(scale="book", results=tmp_path)
     assert calls == [0, 1, 0, 1] and "computed in this run" in fresh.provenance()
     assert not (tmp_path / "toy" / "book").exists(), "a chapter never writes results"
+
+
+def test_recompute_ignores_stored_results_of_the_chapters_scale(tmp_path, monkeypatch):
+    calls = []
+    toy = Experiment(
+        name="toy",
+        title="toy",
+        chapter="01-sobolev-losses",
+        settings={scale: dict(SETTINGS) for scale in ("smoke", "book", "paper")},
+        run_function=lambda settings, seed, context: calls.append(seed) or {"v": 1.0},
+    )
+    experiments.run(toy, scale="smoke", out=tmp_path / "toy")
+    monkeypatch.setenv("SOBOLEV_RESULTS", str(tmp_path))
+    toy.load_or_run(scale="smoke")
+    assert calls == [0, 1], "stored results were not used"
+    monkeypatch.setenv("SOBOLEV_RECOMPUTE", "1")
+    toy.load_or_run(scale="smoke")
+    assert calls == [0, 1, 0, 1], "SOBOLEV_RECOMPUTE did not recompute"
+    assert toy.stored("smoke") is not None, "stored() still reads stored results"

@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib
 import os
 import pathlib
+import pkgutil
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -28,11 +29,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..config import SCALES, check_int, get_device, get_scale
+from ..config import SCALES, check_int, get_device, get_scale, recompute, results_root
 from ..results import Checkpoint, ResultsError, load_result, provenance, save_result
 
-# One module per chapter; each calls register() when imported.
-_MODULES = ("sobolev_losses",)
+# One module per chapter, found in this folder (no list to edit); each calls register() when
+# imported.
 
 _REGISTRY: dict[str, Experiment] = {}
 _ALIASES: dict[str, str] = {}
@@ -118,11 +119,12 @@ class Experiment:
         """The results of ``seeds`` at ``scale``: loaded where stored, else computed here.
 
         Stored results are looked for in ``results`` (default: ``SOBOLEV_RESULTS``,
-        else the ``results/`` folder of the book's clone). Results computed here
-        are kept in memory, not written: only the command line writes results.
+        else the ``results/`` folder of the book's clone), unless ``SOBOLEV_RECOMPUTE``
+        is on (nbval). Results computed here are kept in memory, not written: only
+        the command line writes results.
         """
         scale = _check_scale(get_scale() if scale is None else scale)
-        directory = experiment_directory(self.name, results)
+        directory = None if recompute() else experiment_directory(self.name, results)
         return run(self, scale=scale, seeds=seeds, out=directory, write=False, log=log)
 
     def stored(
@@ -220,8 +222,9 @@ def register(experiment: Experiment, aliases: Iterable[str] = ()) -> Experiment:
 
 
 def _load_all() -> None:
-    for module in _MODULES:
-        importlib.import_module(f"{__name__}.{module}")
+    for module in pkgutil.iter_modules(__path__):
+        if not module.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{module.name}")
 
 
 def names() -> list[str]:
@@ -245,11 +248,8 @@ def aliases(name: str) -> list[str]:
 
 
 def default_results() -> pathlib.Path | None:
-    """``SOBOLEV_RESULTS`` if set, else the ``results/`` folder of the clone (None if installed)."""
-    if os.environ.get("SOBOLEV_RESULTS", "").strip():
-        return pathlib.Path(os.environ["SOBOLEV_RESULTS"].strip())
-    root = pathlib.Path(__file__).resolve().parents[2]
-    return root / "results" if (root / "_toc.yml").exists() else None
+    """The folder of stored results (:func:`sobolev.config.results_root`)."""
+    return results_root()
 
 
 def experiment_directory(name: str, results=None) -> pathlib.Path | None:
