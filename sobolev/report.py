@@ -263,6 +263,25 @@ def ratio_text(value: float | None) -> str:
     return f"≈ {round_sig(value)}×"
 
 
+def order_text(value: float | None, *, bound: str) -> str:
+    """A positive ``value`` as a power of ten it clearly exceeds or stays under: ``"< 1e-9"``.
+
+    For checked cells whose numbers are round-off (errors of 1e-10, ratios of 1e10),
+    which move by tens of percent between machines: ``bound="above"`` reads
+    ``"> 1e{k}"`` with ``k = floor(log10(value) - 0.5)``, ``bound="below"`` reads
+    ``"< 1e{k}"`` with ``k = ceil(log10(value) + 0.5)``; half a decade to spare
+    either way, so only a change by a factor of about 3 can change the text.
+    """
+    if bound not in ("above", "below"):
+        raise ValueError(f"bound must be 'above' or 'below', got {bound!r}")
+    if not _finite(value) or value <= 0:
+        return round_sig(value)
+    exponent = math.log10(float(value))
+    if bound == "above":
+        return f"> 1e{math.floor(exponent - 0.5)}"
+    return f"< 1e{math.ceil(exponent + 0.5)}"
+
+
 def _html_table(
     header: Sequence[str],
     rows: Iterable[Sequence[str]],

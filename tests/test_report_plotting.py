@@ -142,3 +142,17 @@ def test_stored_claims_read_back_what_the_table_wrote(tmp_path):
     assert "09-x" in text and "whole book" in text
     with pytest.raises(ValueError, match="not a readable notebook"):
         stored_claims(tmp_path / "missing.ipynb")
+
+
+def test_order_text_has_half_a_decade_to_spare():
+    from sobolev.report import order_text
+
+    assert order_text(2.47e-10, bound="below") == order_text(2.19e-10, bound="below") == "< 1e-9"
+    assert order_text(8e10, bound="above") == order_text(3.3e10, bound="above") == "> 1e10"
+    assert order_text(1.03e6, bound="above") == "> 1e5"
+    for value in (3e-12, 7.7e-5, 1.0, 42.0, 9.9e8):
+        above = float(order_text(value, bound="above")[2:])
+        below = float(order_text(value, bound="below")[2:])
+        assert above * 10**0.5 <= value * (1 + 1e-12) and value * 10**0.5 <= below * (1 + 1e-12)
+    with pytest.raises(ValueError):
+        order_text(1.0, bound="about")
