@@ -341,7 +341,9 @@ def train_denoiser(
     every ``checkpoint.every`` steps (the clock stopped meanwhile); a call that finds
     a checkpoint of the same run continues from it and returns the same records and
     the same network, to the bit on a CPU, as an uninterrupted run (only the training
-    times differ). The checkpoint is deleted when the run ends.
+    times differ). The last checkpoint holds the finished run (a call after the end
+    returns it at once); :func:`sobolev.experiments.run` deletes it once the seed's
+    results are stored.
     """
     steps = check_int(steps, "steps", minimum=1)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
@@ -445,6 +447,8 @@ def train_denoiser(
                 saved_at = step
             synchronise()
             start = clock()
-    if checkpoint is not None:
-        checkpoint.clear()
+    if checkpoint is not None and saved_at < steps:
+        # the finished run, kept until the experiment has stored its seed's results, so that a
+        # job killed in a later run of the same seed does not train this one again
+        save_checkpoint(steps)
     return run

@@ -124,7 +124,9 @@ def train(
     evaluation at least ``checkpoint.every`` steps after the last save; a call
     that finds a checkpoint of the same run continues from it and returns the
     same history, to the bit on a CPU, as an uninterrupted run (the mini-batch
-    order is replayed from ``seed``). The checkpoint is deleted when the run ends.
+    order is replayed from ``seed``). The last checkpoint holds the finished run (so a
+    call after the end returns at once with the same model and history); whoever owns the
+    checkpoint deletes it when the results are stored (:func:`sobolev.experiments.run` does).
     """
     steps = check_int(steps, "steps", minimum=0)
     if isinstance(lr, bool) or not isinstance(lr, Real) or not (lr > 0 and math.isfinite(lr)):
@@ -324,8 +326,10 @@ def train(
     flush()
     if bar is not None:
         bar.close()
-    if checkpoint is not None:
-        checkpoint.clear()
+    if checkpoint is not None and saved_at < steps:
+        # the finished run, kept until its experiment has stored the results of the seed, so
+        # that a job killed in a later run of the same seed does not train this one again
+        save_checkpoint(steps)
     return history
 
 

@@ -212,12 +212,16 @@ def test_train_resumes_from_a_checkpoint_to_the_same_bits(tmp_path):
         _fit(checkpoint)
     assert saves == [10, 20] and checkpoint.exists()
     resumed, resumed_model = _fit(Checkpoint(tmp_path / "run.pt", every=10, key="k"))
-    assert not checkpoint.exists(), "the checkpoint of a finished run is deleted"
+    assert Checkpoint(tmp_path / "run.pt", every=10, key="k").load()["step"] == 60
+    again, again_model = _fit(Checkpoint(tmp_path / "run.pt", every=10, key="k"))
+    assert again.terms == reference.terms, "a finished run is returned, not trained again"
     assert resumed.terms == reference.terms
     assert resumed.test_error == reference.test_error
     assert resumed.eval_steps == reference.eval_steps
-    for a, b in zip(reference_model.parameters(), resumed_model.parameters()):
-        assert torch.equal(a, b)
+    for a, b, c in zip(
+        reference_model.parameters(), resumed_model.parameters(), again_model.parameters()
+    ):
+        assert torch.equal(a, b) and torch.equal(a, c)
 
 
 def test_train_refuses_the_checkpoint_of_other_settings(tmp_path):
@@ -302,7 +306,8 @@ def test_killed_run_resumes_to_identical_results(tmp_path):
     assert killed.returncode == -9
     assert not result_path(out, "smoke", 0).exists()
     assert list((out / "smoke" / "checkpoints").glob("seed-0-l2.pt"))
-    # 2: resumes seed 0, writes it, dies inside seed 1 (the H1 run of seed 0 saves 4 times)
+    # 2: resumes seed 0, writes it, dies inside seed 1 (each run saves 4 times, and once at
+    # its end: seed 0 needs 3 + 5 more saves, the 9th is in seed 1)
     killed = cli(*args, "--out", str(out), env={"SOBOLEV_KILL_AFTER_CHECKPOINTS": "9"}, check=False)
     assert killed.returncode == -9
     assert result_path(out, "smoke", 0).exists() and not result_path(out, "smoke", 1).exists()

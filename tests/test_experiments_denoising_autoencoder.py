@@ -109,7 +109,9 @@ def test_train_denoiser_resumes_bit_for_bit(tmp_path, noise):
     state = Checkpoint(path, 2).load()
     assert state["step"] == 4 and state["position"] == 16 and state["steps"] == [0, 2]
     resumed = train_denoiser(clean, noise, "h1", checkpoint=Checkpoint(path, 2), **kwargs)
-    assert not path.exists()  # cleared at the end
+    assert Checkpoint(path, 2).load()["step"] == 9  # the finished run, until its seed is stored
+    again = train_denoiser(clean, noise, "h1", checkpoint=Checkpoint(path, 2), **kwargs)
+    assert again.test_mse == whole.test_mse  # returned from the checkpoint, not trained again
     assert resumed.steps == whole.steps == [0, 2, 5, 7, 9]
     assert resumed.test_mse == whole.test_mse
     # the training time goes on from the saved one (times differ between runs, so no equality)
@@ -118,8 +120,9 @@ def test_train_denoiser_resumes_bit_for_bit(tmp_path, noise):
     for a, b in zip(resumed.model.state_dict().values(), whole.model.state_dict().values()):
         assert torch.equal(a, b)
     # a checkpoint that never stops the run changes nothing either
+    path.unlink()
     plain = train_denoiser(clean, noise, "h1", checkpoint=Checkpoint(path, 3), **kwargs)
-    assert plain.test_mse == whole.test_mse and not path.exists()
+    assert plain.test_mse == whole.test_mse
 
 
 def test_a_checkpoint_of_another_run_is_refused(tmp_path):

@@ -49,17 +49,26 @@ class Context:
     checkpoint_every: int | None = None  # steps between checkpoints
     compile: bool = False  # may use torch.compile where the experiment supports it
     log: Callable[[str], None] = field(default=lambda message: None)
+    issued: list[Checkpoint] = field(default_factory=list)  # deleted once results are stored
 
     def checkpoint(self, seed: int, tag: str = "") -> Checkpoint | None:
         """The checkpoint of ``seed`` (and of the part ``tag`` of its run), or None."""
         if self.directory is None or not self.checkpoint_every:
             return None
         name = f"seed-{seed}" + (f"-{tag}" if tag else "")
-        return Checkpoint(
+        checkpoint = Checkpoint(
             self.directory / "checkpoints" / f"{name}.pt",
             self.checkpoint_every,
             key=f"{self.scale}/{name}",
         )
+        self.issued.append(checkpoint)
+        return checkpoint
+
+    def clear_checkpoints(self) -> None:
+        """Delete the checkpoints handed out so far (their results are stored)."""
+        for checkpoint in self.issued:
+            checkpoint.clear()
+        self.issued.clear()
 
 
 @dataclass(frozen=True)
@@ -377,9 +386,11 @@ def run(
             )
         for seed in missing:
             keep(seed, computed[seed], seconds)
+        context.clear_checkpoints()
     else:
         for seed in missing:
             started = time.perf_counter()
             result = experiment.run_function(settings, seed, context)
             keep(seed, result, time.perf_counter() - started)
+            context.clear_checkpoints()
     return runs
