@@ -20,7 +20,12 @@ One concern per module:
 * :mod:`sobolev.ensemble` — many 1-D networks trained as one vectorised ensemble, with input
   derivatives carried forward (Figure 4);
 * :mod:`sobolev.mnist` — the shipped MNIST digits, loaded and checked (Figure 6);
-* :mod:`sobolev.autoencoder` — the denoising autoencoder, its noise and the H1 image loss (Figure 6).
+* :mod:`sobolev.autoencoder` — the denoising autoencoder, its noise and the H1 image loss (Figure 6);
+* :mod:`sobolev.results` — results files with provenance, written atomically, and checkpoints;
+* :mod:`sobolev.experiments` — every experiment defined once, for its chapter and for
+  ``python -m sobolev.experiments``;
+* :mod:`sobolev.bench` — ``python -m sobolev.bench``, the measurements of the cost appendix;
+* :mod:`sobolev.fast` — a ``torch.func`` H1 loss that ``torch.compile`` can compile.
 """
 
 from .chebyshev import cheb, chebfft, gradient_2d
