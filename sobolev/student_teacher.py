@@ -21,11 +21,17 @@ runs many seeds and learning rates at once (per-step Python overhead dominates f
 neuron). Rows are laid out learning-rate-major: row ``r = l·S + s`` is learning rate ``l``
 and seed ``s``. Per-row learning rates are exact for plain SGD: the loss that ``train``
 differentiates is :math:`\sum_r \eta_r \hat{\mathcal J}_r`, stepped with unit learning rate.
+
+:func:`run_sgd` records ‖w − w*‖ at every step, or on a log grid (:func:`record_grid`) for
+long runs, and with a :class:`~sobolev.results.Checkpoint` a sweep stopped at any moment
+resumes to the same numbers, to the bit. :class:`SGDRun` and :class:`ReachSweep` convert to
+per-seed results (:mod:`sobolev.experiments.student_teacher_sgd`) and back.
 """
 
 from __future__ import annotations
 
 import math
+import pathlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -34,6 +40,7 @@ import torch
 from torch import nn
 
 from .losses import SobolevLoss
+from .results import Checkpoint, ResultsError
 from .training import DivergenceError, train
 
 LOSSES = ("l2", "h1")
@@ -306,10 +313,12 @@ def ensemble_loss(
 class SGDRun:
     """What :func:`run_sgd` recorded for one loss, one batch size and L learning rates × S seeds.
 
-    ``error[l, s, k]`` = ‖w − w*‖ after k steps (k = 0..steps, NaN when diverged);
-    ``loss_steps`` (log-spaced) with ``l2_loss[l, s, i]`` = (1/2N)Σ(g − g*)² and
-    ``h1_loss[l, s, i]`` = (1/2N)Σ‖∇ₓg − ∇ₓg*‖² on all N samples at step ``loss_steps[i]``;
-    ``diverged[l]`` is True when ``train`` raised :class:`DivergenceError` for that learning rate.
+    ``error[l, s, i]`` = ‖w − w*‖ after ``error_steps[i]`` steps (NaN when diverged);
+    ``error_steps`` is every step 0..steps unless :func:`run_sgd` was given a coarser grid
+    (``None`` here means every step). ``loss_steps`` (log-spaced) with ``l2_loss[l, s, i]`` =
+    (1/2N)Σ(g − g*)² and ``h1_loss[l, s, i]`` = (1/2N)Σ‖∇ₓg − ∇ₓg*‖² on all N samples at step
+    ``loss_steps[i]``; ``diverged[l]`` is True when ``train`` raised :class:`DivergenceError`
+    for that learning rate.
     """
 
     loss: str
@@ -323,17 +332,178 @@ class SGDRun:
     diverged: np.ndarray
     seconds: float = 0.0
     messages: list[str] = field(default_factory=list)
+    error_steps: np.ndarray | None = None
+
+    @property
+    def recorded_steps(self) -> np.ndarray:
+        """The steps at which ``error`` is recorded (its last axis)."""
+        if self.error_steps is None:
+            return np.arange(self.error.shape[-1])
+        return np.asarray(self.error_steps)
 
     def steps_to_reach(self, threshold: float) -> np.ndarray:
-        """First step k with ‖w − w*‖ < ``threshold`` per (lr, seed); ``inf`` if never (or diverged)."""
+        """First recorded step with ‖w − w*‖ < ``threshold`` per (lr, seed); ``inf`` if never.
+
+        Exact when every step is recorded; on a coarser grid it is the first grid step below.
+        """
         below = self.error < threshold
-        first = np.where(below.any(axis=2), below.argmax(axis=2), np.inf).astype(float)
+        first = np.where(
+            below.any(axis=2), self.recorded_steps[below.argmax(axis=2)], np.inf
+        ).astype(float)
         first[self.diverged] = np.inf
         return first
 
     def median_steps_to_reach(self, threshold: float) -> np.ndarray:
         """Median over seeds of :meth:`steps_to_reach` per learning rate (inf if half never reach)."""
         return np.median(self.steps_to_reach(threshold), axis=1)
+
+    def seed_result(self, s: int) -> dict:
+        """Seed ``s`` (an index into the seed axis) as a dict of numbers, arrays and strings."""
+        return {
+            "loss": self.loss,
+            "lrs": np.asarray(self.lrs, dtype=float),
+            "batch_size": 0 if self.batch_size is None else int(self.batch_size),
+            "steps": int(self.steps),
+            "error_steps": self.recorded_steps,
+            "error": self.error[:, s],
+            "loss_steps": np.asarray(self.loss_steps),
+            "l2_loss": self.l2_loss[:, s],
+            "h1_loss": self.h1_loss[:, s],
+            "diverged": np.asarray(self.diverged, dtype=bool),
+        }
+
+    @classmethod
+    def from_seed_results(cls, results: Sequence[dict]) -> SGDRun:
+        """The inverse of :meth:`seed_result`: the seeds' dicts stacked along the seed axis."""
+        if not results:
+            raise ValueError("from_seed_results needs the result of at least one seed")
+        first = results[0]
+        for key in ("loss", "batch_size", "steps"):
+            if any(r[key] != first[key] for r in results):
+                raise ValueError(f"the seeds' results differ in {key!r}: not one sweep")
+        for key in ("lrs", "error_steps", "loss_steps", "diverged"):
+            if any(not np.array_equal(r[key], first[key]) for r in results):
+                raise ValueError(f"the seeds' results differ in {key!r}: not one sweep")
+        return cls(
+            loss=str(first["loss"]),
+            lrs=tuple(float(lr) for lr in np.atleast_1d(first["lrs"])),
+            batch_size=int(first["batch_size"]) or None,
+            steps=int(first["steps"]),
+            error=np.stack([np.atleast_2d(r["error"]) for r in results], axis=1),
+            loss_steps=np.asarray(first["loss_steps"]),
+            l2_loss=np.stack([np.atleast_2d(r["l2_loss"]) for r in results], axis=1),
+            h1_loss=np.stack([np.atleast_2d(r["h1_loss"]) for r in results], axis=1),
+            diverged=np.atleast_1d(np.asarray(first["diverged"], dtype=bool)),
+            error_steps=np.asarray(first["error_steps"]),
+        )
+
+    def state(self) -> dict:
+        """Everything but the messages and timing, as tensors (for a :class:`Checkpoint`)."""
+        return {
+            "loss": self.loss,
+            "lrs": tuple(self.lrs),
+            "batch_size": self.batch_size,
+            "steps": self.steps,
+            "error": torch.from_numpy(np.asarray(self.error)),
+            "error_steps": torch.from_numpy(self.recorded_steps.copy()),
+            "loss_steps": torch.from_numpy(np.asarray(self.loss_steps).copy()),
+            "l2_loss": torch.from_numpy(np.asarray(self.l2_loss)),
+            "h1_loss": torch.from_numpy(np.asarray(self.h1_loss)),
+            "diverged": torch.from_numpy(np.asarray(self.diverged, dtype=bool).copy()),
+            "seconds": float(self.seconds),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict) -> SGDRun:
+        arrays = {k: state[k].numpy() for k in ("error", "loss_steps", "l2_loss", "h1_loss")}
+        return cls(
+            loss=state["loss"],
+            lrs=tuple(state["lrs"]),
+            batch_size=state["batch_size"],
+            steps=state["steps"],
+            diverged=state["diverged"].numpy(),
+            error_steps=state["error_steps"].numpy(),
+            seconds=state["seconds"],
+            **arrays,
+        )
+
+
+@dataclass
+class ReachSweep:
+    """The summary of a learning-rate sweep that the fair comparison needs: steps to a threshold.
+
+    ``reach[l, s]`` is :meth:`SGDRun.steps_to_reach` at ``threshold`` (``inf``: never, or
+    diverged), ``diverged[l]`` as in :class:`SGDRun`. It answers the same questions as the
+    sweep it summarises (:func:`stable_lrs`, :func:`best_lr`), at that threshold only.
+    """
+
+    loss: str
+    lrs: tuple[float, ...]
+    threshold: float
+    reach: np.ndarray
+    diverged: np.ndarray
+
+    @classmethod
+    def from_run(cls, run: SGDRun, threshold: float) -> ReachSweep:
+        return cls(
+            run.loss, tuple(run.lrs), float(threshold), run.steps_to_reach(threshold), run.diverged
+        )
+
+    def steps_to_reach(self, threshold: float) -> np.ndarray:
+        if float(threshold) != self.threshold:
+            raise ValueError(
+                f"this sweep was summarised at threshold {self.threshold:g}, not {threshold:g}"
+            )
+        first = np.array(self.reach, dtype=float)
+        first[np.asarray(self.diverged, dtype=bool)] = np.inf
+        return first
+
+    def median_steps_to_reach(self, threshold: float) -> np.ndarray:
+        return np.median(self.steps_to_reach(threshold), axis=1)
+
+    def seed_result(self, s: int) -> dict:
+        return {
+            "loss": self.loss,
+            "lrs": np.asarray(self.lrs, dtype=float),
+            "threshold": self.threshold,
+            "reach": self.reach[:, s],
+            "diverged": np.asarray(self.diverged, dtype=bool),
+        }
+
+    @classmethod
+    def from_seed_results(cls, results: Sequence[dict]) -> ReachSweep:
+        if not results:
+            raise ValueError("from_seed_results needs the result of at least one seed")
+        first = results[0]
+        for key in ("lrs", "diverged", "threshold"):
+            if any(not np.array_equal(r[key], first[key]) for r in results):
+                raise ValueError(f"the seeds' results differ in {key!r}: not one sweep")
+        return cls(
+            loss=str(first["loss"]),
+            lrs=tuple(float(lr) for lr in np.atleast_1d(first["lrs"])),
+            threshold=float(first["threshold"]),
+            reach=np.stack([np.atleast_1d(r["reach"]) for r in results], axis=1).astype(float),
+            diverged=np.atleast_1d(np.asarray(first["diverged"], dtype=bool)),
+        )
+
+    def state(self) -> dict:
+        return {
+            "loss": self.loss,
+            "lrs": tuple(self.lrs),
+            "threshold": self.threshold,
+            "reach": torch.from_numpy(np.asarray(self.reach, dtype=float).copy()),
+            "diverged": torch.from_numpy(np.asarray(self.diverged, dtype=bool).copy()),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict) -> ReachSweep:
+        return cls(
+            state["loss"],
+            tuple(state["lrs"]),
+            state["threshold"],
+            state["reach"].numpy(),
+            state["diverged"].numpy(),
+        )
 
 
 def log_steps(steps: int, per_decade: int = 12) -> np.ndarray:
@@ -347,6 +517,81 @@ def log_steps(steps: int, per_decade: int = 12) -> np.ndarray:
     return np.unique(np.concatenate([[0], grid.astype(int), [steps]]))
 
 
+def record_grid(steps: int, per_decade: int | None = None, also: Sequence[int] = ()) -> np.ndarray:
+    """The steps at which a run records ‖w − w*‖: every step (``per_decade=None``), else
+    :func:`log_steps` with ``per_decade`` points a decade and the steps ``also``."""
+    steps = _check_positive_int(steps, "steps")
+    if per_decade is None:
+        return np.arange(steps + 1)
+    per_decade = _check_positive_int(per_decade, "per_decade")
+    extra = np.asarray([int(k) for k in also if 0 <= int(k) <= steps], dtype=int)
+    return np.unique(np.concatenate([log_steps(steps, per_decade), extra]))
+
+
+class _Recording:
+    """What a group run records while it trains; saved with (and restored from) its checkpoint."""
+
+    def __init__(self):
+        self.calls = 0  # loss evaluations so far = optimiser steps taken before this one
+        self.errors: list[torch.Tensor] = []
+        self.l2: list[torch.Tensor] = []
+        self.h1: list[torch.Tensor] = []
+
+    def state(self) -> dict:
+        def stack(values):
+            return torch.stack(values) if values else torch.empty(0)
+
+        return {
+            "calls": self.calls,
+            "errors": stack(self.errors),
+            "l2": stack(self.l2),
+            "h1": stack(self.h1),
+        }
+
+    def restore(self, state: dict) -> None:
+        self.calls = int(state["calls"])
+        self.errors = list(state["errors"].unbind(0)) if state["errors"].numel() else []
+        self.l2 = list(state["l2"].unbind(0)) if state["l2"].numel() else []
+        self.h1 = list(state["h1"].unbind(0)) if state["h1"].numel() else []
+
+
+class _RecordingCheckpoint:
+    """A :class:`~sobolev.results.Checkpoint` of ``train`` that also keeps a :class:`_Recording`.
+
+    ``train`` saves and restores the model, optimiser, generators and its history; what the
+    loss function recorded along the way (errors and losses at the recorded steps) travels
+    in the same file, so a resumed group ends with the same recordings as an uninterrupted one.
+    """
+
+    def __init__(self, checkpoint: Checkpoint, recording: _Recording):
+        self.checkpoint = checkpoint
+        self.recording = recording
+        self.every = checkpoint.every
+        self.path = checkpoint.path
+
+    def exists(self) -> bool:
+        return self.checkpoint.exists()
+
+    def save(self, state) -> None:
+        self.checkpoint.save({**state, "recording": self.recording.state()})
+
+    def load(self):
+        state = self.checkpoint.load()
+        if state is not None:
+            if "recording" not in state:
+                raise ResultsError(f"{self.path} holds no recording of a student-teacher run")
+            self.recording.restore(state.pop("recording"))
+        return state
+
+    def clear(self) -> None:
+        self.checkpoint.clear()
+
+
+#: Optimiser steps between ``train``'s evaluations (divergence checks, checkpoints). The errors
+#: are recorded by the loss function at every recorded step, so this changes no number.
+EVAL_EVERY = 50
+
+
 def _train_group(
     problem: StudentTeacherProblem,
     loss: str,
@@ -358,8 +603,16 @@ def _train_group(
     l2_weight: float,
     h1_weight: float,
     per_decade: int,
+    record: np.ndarray,
+    checkpoint: Checkpoint | None = None,
 ):
-    """One ``train`` call for all seeds × ``lrs``; returns (error, l2, h1, loss_steps, seconds)."""
+    """One ``train`` call for all seeds × ``lrs``; returns (error, l2, h1, loss_steps, seconds).
+
+    ‖w − w*‖ is recorded at the steps ``record`` and the full-sample losses at
+    :func:`log_steps` ``(steps, per_decade)``, both by the loss function just before the
+    step that follows (and after the last step by the final evaluation), so ``train`` only
+    needs to evaluate every :data:`EVAL_EVERY` steps, for its divergence check and checkpoints.
+    """
     s = problem.n_seeds
     n_lrs = len(lrs)
     device, dtype = problem.x.device, problem.x.dtype
@@ -368,11 +621,24 @@ def _train_group(
     scale = torch.tensor([lr for lr in lrs for _ in range(s)], dtype=dtype, device=device)
     marks = log_steps(steps, per_decade)
     mark_set = set(int(k) for k in marks)
-    errors: list[torch.Tensor] = []
-    l2_values: list[torch.Tensor] = []
-    h1_values: list[torch.Tensor] = []
+    record_set = set(int(k) for k in record)
+    recording = _Recording()
+
+    def observe(m) -> None:
+        """Record the students after ``recording.calls`` steps (where that step is recorded)."""
+        k = recording.calls
+        if k in record_set:
+            with torch.no_grad():
+                recording.errors.append((m.w - teacher).norm(dim=1))
+        if k in mark_set:
+            with torch.enable_grad():
+                terms = per_row_losses(m, problem.x, problem.value, problem.slope, problem.w_star)
+            recording.l2.append(0.5 * terms["l2"].detach())
+            recording.h1.append(0.5 * terms["h1"].detach())
 
     def loss_fn(m, x, value, slope):
+        observe(m)
+        recording.calls += 1
         if loss == "l2":
             return ensemble_loss(
                 m, x, value, row_scale=scale, l2_weight=l2_weight, h1_weight=h1_weight
@@ -389,32 +655,34 @@ def _train_group(
         )
 
     def evaluate(m):
-        errors.append((m.w - teacher).norm(dim=1))
-        if len(errors) - 1 in mark_set:
-            with torch.enable_grad():
-                terms = per_row_losses(m, problem.x, problem.value, problem.slope, problem.w_star)
-            l2_values.append(0.5 * terms["l2"].detach())
-            h1_values.append(0.5 * terms["h1"].detach())
-        return float(errors[-1].median())
+        if recording.calls == steps:  # the final evaluation: the students after the last step
+            observe(m)
+        return 0.0
 
     history = train(
         model,
         loss_fn,
         (problem.x, problem.value, problem.slope),
         steps=steps,
-        lr=max(lrs),
-        optimizer=lambda m: torch.optim.SGD(m.parameters(), lr=1.0),
+        lr=1.0,  # the learning rates are in the loss (row_scale): SGD at unit rate
+        optimizer="sgd",
         batch_size=batch_size,
         evaluate=evaluate,
-        eval_every=1,
+        eval_every=min(EVAL_EVERY, steps),
         seed=seed,
         progress=False,
         description=f"{loss} SGD, lr={list(lrs)}, batch={batch_size}",
+        checkpoint=None if checkpoint is None else _RecordingCheckpoint(checkpoint, recording),
     )
+    if len(recording.errors) != len(record) or len(recording.l2) != len(marks):
+        raise RuntimeError(
+            f"recorded {len(recording.errors)} errors and {len(recording.l2)} losses, expected "
+            f"{len(record)} and {len(marks)}: the recording and the steps are out of step"
+        )
     shape = (n_lrs, s, -1)
-    error = torch.stack(errors, dim=1).reshape(shape).cpu().numpy()
-    l2 = torch.stack(l2_values, dim=1).reshape(shape).cpu().numpy()
-    h1 = torch.stack(h1_values, dim=1).reshape(shape).cpu().numpy()
+    error = torch.stack(recording.errors, dim=1).reshape(shape).cpu().numpy()
+    l2 = torch.stack(recording.l2, dim=1).reshape(shape).cpu().numpy()
+    h1 = torch.stack(recording.h1, dim=1).reshape(shape).cpu().numpy()
     seconds = history.train_seconds[-1] if history.train_seconds else 0.0
     return error, l2, h1, marks, seconds
 
@@ -430,6 +698,8 @@ def run_sgd(
     l2_weight: float = 0.5,
     h1_weight: float = 0.5,
     per_decade: int = 12,
+    record_steps: Sequence[int] | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> SGDRun:
     """SGD on (eq-st-losses) for every seed of ``problem`` and every learning rate in ``lrs``.
 
@@ -440,6 +710,15 @@ def run_sgd(
     ``diverged`` (its errors stay NaN and are never averaged in). A learning rate therefore
     counts as stable only if it is stable for every seed.
     ``batch_size=None`` is full-batch gradient descent; mini-batches are shared by all rows.
+    ``record_steps`` (increasing, from 0 to ``steps``; default every step) are the steps at
+    which ‖w − w*‖ is recorded (:func:`record_grid`).
+
+    With a :class:`~sobolev.results.Checkpoint` the sweep keeps the groups it has finished
+    in that file and the state of the group in training in another one beside it (every
+    ``checkpoint.every`` steps), so a sweep stopped at any moment and called again with the
+    same arguments ends with the same numbers, to the bit, as an uninterrupted one. When the
+    sweep ends its file holds the whole sweep (a call with the same arguments returns at
+    once); whoever stores the results deletes it, with :func:`clear_checkpoint`.
     """
     if loss not in LOSSES:
         raise ValueError(f"loss={loss!r} is unknown; expected one of {', '.join(LOSSES)}")
@@ -450,6 +729,18 @@ def run_sgd(
         )
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    record = np.arange(steps + 1) if record_steps is None else np.asarray(record_steps)
+    if (
+        record.ndim != 1
+        or record.size < 2
+        or record.dtype.kind not in "iu"
+        or record[0] != 0
+        or record[-1] != steps
+        or np.any(np.diff(record) <= 0)
+    ):
+        raise ValueError(
+            f"record_steps must be increasing integers from 0 to steps={steps}, got {record!r}"
+        )
     kwargs = dict(
         steps=steps,
         batch_size=batch_size,
@@ -457,34 +748,95 @@ def run_sgd(
         l2_weight=l2_weight,
         h1_weight=h1_weight,
         per_decade=per_decade,
+        record=record,
     )
     s = problem.n_seeds
     marks = log_steps(steps, per_decade)
-    error = np.full((len(lrs), s, steps + 1), np.nan)
+    error = np.full((len(lrs), s, len(record)), np.nan)
     l2 = np.full((len(lrs), s, len(marks)), np.nan)
     h1 = np.full((len(lrs), s, len(marks)), np.nan)
     diverged = np.zeros(len(lrs), dtype=bool)
     messages: list[str] = []
     seconds = 0.0
 
+    run_key = {
+        "loss": loss,
+        "lrs": lrs,
+        "steps": steps,
+        "batch_size": batch_size,
+        "seed": seed,
+        "weights": (float(l2_weight), float(h1_weight)),
+        "per_decade": per_decade,
+        "record": torch.from_numpy(record.astype(np.int64)),
+        "seeds": problem.seeds,
+        "dtype": str(problem.x.dtype),
+    }
+    done: dict[str, dict] = {}
+    if checkpoint is not None:
+        state = checkpoint.load()
+        if state is not None:
+            saved = state["run"]
+            same = set(saved) == set(run_key) and all(
+                torch.equal(saved[k], v) if isinstance(v, torch.Tensor) else saved[k] == v
+                for k, v in run_key.items()
+            )
+            if not same:
+                raise ResultsError(
+                    f"{checkpoint.path} is the checkpoint of another sweep; delete it"
+                )
+            done = state["groups"]
+
+    def group_checkpoint(indices: list[int], key: str) -> Checkpoint | None:
+        """The checkpoint of ``train`` for one group (a slice of the sorted lrs: its ends name it)."""
+        if checkpoint is None:
+            return None
+        path = _group_path(checkpoint, f"{indices[0]}-{indices[-1]}")
+        return Checkpoint(path, checkpoint.every, key=f"{checkpoint.key}/group {key}")
+
+    def train_or_load(indices: list[int]) -> dict:
+        key = ",".join(str(i) for i in indices)
+        if key in done:
+            return done[key]
+        group = group_checkpoint(indices, key)
+        try:
+            e, a, b, _, sec = _train_group(
+                problem, loss, [lrs[i] for i in indices], checkpoint=group, **kwargs
+            )
+            entry = {
+                "error": torch.from_numpy(e),
+                "l2": torch.from_numpy(a),
+                "h1": torch.from_numpy(b),
+                "seconds": float(sec),
+            }
+        except DivergenceError as failure:
+            entry = {"diverged": str(failure)}
+        done[key] = entry
+        if checkpoint is not None:
+            checkpoint.save({"run": run_key, "groups": done})
+            group.clear()  # the sweep's checkpoint holds the group now
+        return entry
+
     def run_group(indices: list[int]) -> None:
         """Train ``indices`` together; on divergence split the group in halves (one lr: diverged)."""
-        nonlocal seconds, marks
-        try:
-            e, a, b, marks, sec = _train_group(problem, loss, [lrs[i] for i in indices], **kwargs)
-        except DivergenceError as failure:
+        nonlocal seconds
+        entry = train_or_load(indices)
+        if "diverged" in entry:
             if len(indices) == 1:
                 diverged[indices[0]] = True
-                messages.append(str(failure))
+                messages.append(entry["diverged"])
                 return
             half = len(indices) // 2
             run_group(indices[:half])
             run_group(indices[half:])
             return
-        error[indices], l2[indices], h1[indices] = e, a, b
-        seconds += sec
+        error[indices] = entry["error"].numpy()
+        l2[indices] = entry["l2"].numpy()
+        h1[indices] = entry["h1"].numpy()
+        seconds += entry["seconds"]
 
-    run_group(list(np.argsort(lrs)))
+    run_group([int(i) for i in np.argsort(lrs)])
+    if checkpoint is not None:
+        clear_checkpoint(checkpoint, keep_sweep=True)  # groups killed just before their clear()
     return SGDRun(
         loss=loss,
         lrs=lrs,
@@ -497,7 +849,20 @@ def run_sgd(
         diverged=diverged,
         seconds=seconds,
         messages=messages,
+        error_steps=None if record_steps is None else record,
     )
+
+
+def _group_path(checkpoint: Checkpoint, name: str) -> pathlib.Path:
+    return checkpoint.path.with_name(f"{checkpoint.path.stem}-lrs-{name}.pt")
+
+
+def clear_checkpoint(checkpoint: Checkpoint, *, keep_sweep: bool = False) -> None:
+    """Delete the checkpoint of a :func:`run_sgd` sweep and those of its groups."""
+    for path in checkpoint.path.parent.glob(_group_path(checkpoint, "*").name):
+        path.unlink(missing_ok=True)
+    if not keep_sweep:
+        checkpoint.clear()
 
 
 # --------------------------------------------------------------------------------------------
@@ -515,11 +880,12 @@ def stable_lrs(run: SGDRun, threshold: float) -> dict[str, tuple[float, float] |
     i.e. whose median run reached ``threshold`` within the run's steps (just below the
     stability limit a run oscillates for a long time without blowing up, which is of no use);
     ``"fastest"``: the converging learning rate with the fewest median steps (ties: the
-    smaller). ``None`` when no learning rate converges.
+    smaller). ``None`` when no learning rate converges. ``run`` may also be a
+    :class:`ReachSweep`.
     """
     steps = run.median_steps_to_reach(threshold)
     lrs = np.asarray(run.lrs)
-    ok = ~run.diverged & np.isfinite(steps)
+    ok = ~np.asarray(run.diverged, dtype=bool) & np.isfinite(steps)
     out: dict[str, tuple[float, float] | None] = {"largest": None, "fastest": None}
     if ok.any():
         i = int(np.argmax(np.where(ok, lrs, -np.inf)))
@@ -538,14 +904,20 @@ def steps_to_common_error(
     The common error is ``threshold`` when the median L2 curve of row ``row`` gets there, otherwise
     the error at which the median L2 curve ends. Returns ``(level, k_l2, k_h1)``; ``k_h1`` is
     ``inf`` when the median H1 curve never reaches the level. The speed-up is ``k_l2 / k_h1``.
+    The iterations are the first *recorded* steps at or below the level (every step unless
+    the runs recorded a coarser grid, :attr:`SGDRun.error_steps`).
     """
     l2 = np.median(l2_run.error[row], axis=0)
     h1 = np.median(h1_run.error[row], axis=0)
     if not (np.isfinite(l2).all() and np.isfinite(h1).all()):
         return float("nan"), float("inf"), float("inf")
     level = max(threshold, float(l2[-1]))
-    k_l2 = float(np.argmax(l2 <= level))
-    k_h1 = float(np.argmax(h1 <= level)) if (h1 <= level).any() else float("inf")
+    k_l2 = float(l2_run.recorded_steps[np.argmax(l2 <= level)])
+    k_h1 = (
+        float(h1_run.recorded_steps[np.argmax(h1 <= level)])
+        if (h1 <= level).any()
+        else float("inf")
+    )
     return level, k_l2, k_h1
 
 
@@ -554,7 +926,7 @@ def best_lr(run: SGDRun, threshold: float, rule: str = "fastest"):
 
     Returns ``(lr, steps)``: ``steps`` (S,) is the first step with ‖w − w*‖ < ``threshold`` for
     each seed at that learning rate (``inf`` for a seed that never gets there). ``(None, None)``
-    when no learning rate converges.
+    when no learning rate converges. ``run`` may also be a :class:`ReachSweep`.
     """
     if rule not in ("fastest", "largest"):
         raise ValueError(f"rule must be 'fastest' or 'largest', got {rule!r}")
