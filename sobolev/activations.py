@@ -39,6 +39,7 @@ from .config import check_int, seed_everything
 from .ensemble import StackedAdam
 from .losses import sobolev_loss
 from .networks import MLP, make_activation
+from .results import Checkpoint, ResultsError, rng_state, set_rng_state
 from .targets import ACTIVATION_TARGET, Target
 
 #: The activations of Figure 3, in the paper's order, and their names on the page.
@@ -254,6 +255,7 @@ def train_stacked(
     steps: int,
     eval_every: int,
     widths: Sequence[int] = WIDTHS,
+    checkpoint: Checkpoint | None = None,
 ) -> RunResult:
     """Full-batch Adam on ℓ_loss for every (seed, lr) pair at once.
 
@@ -261,6 +263,16 @@ def train_stacked(
     with every learning rate (members ordered lr-major: lr₀ for all seeds, lr₁, …).
     Member (lr, seed) starts from ``MLP(widths, activation)`` built after
     ``seed_everything(seed)``: the same initial network for every loss.
+
+    With a :class:`~sobolev.results.Checkpoint`, the state of the run (weights,
+    Adam's moments, the test errors so far, the step) is saved at the first
+    evaluation at least ``checkpoint.every`` steps after the last save, as in
+    :func:`sobolev.training.train`; a call that finds a checkpoint of the same run
+    continues from it and returns the same result, to the bit, as an
+    uninterrupted run (full batch: no data order to replay). The last checkpoint
+    holds the finished run (a call after the end returns at once with the same
+    result); whoever owns it deletes it once the results are stored
+    (:func:`sobolev.experiments.run` does).
     """
     if activation not in ACTIVATIONS:
         raise ValueError(
@@ -281,8 +293,52 @@ def train_stacked(
     eval_steps, errors = [0], [test_mse(model, data)]
     final = torch.full((len(member_seeds),), float("nan"), device=device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    seconds, started = 0.0, time.perf_counter()
-    for step in range(1, steps + 1):
+    seconds = 0.0
+    run_key = {
+        "activation": activation,
+        "loss": loss,
+        "seeds": member_seeds,
+        "lrs": member_lrs,
+        "steps": steps,
+        "eval_every": eval_every,
+        "widths": [int(w) for w in widths],
+        "points": [data.n_train, data.n_test],
+    }
+    first_step, saved_at = 1, 0
+    state = checkpoint.load() if checkpoint is not None else None
+    if state is not None:
+        if state["run"] != run_key:
+            raise ResultsError(
+                f"{checkpoint.path} is the checkpoint of another stacked run "
+                f"({state['run']}, not {run_key}); delete it"
+            )
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        eval_steps = list(state["eval_steps"])
+        errors = [e.to(device) for e in state["errors"]]
+        final = state["final"].to(device)
+        seconds = float(state["seconds"])
+        saved_at = int(state["step"])
+        first_step = saved_at + 1
+        set_rng_state(state["rng"], device)
+
+    def save_checkpoint(step: int) -> None:
+        checkpoint.save(
+            {
+                "run": run_key,
+                "step": step,
+                "seconds": seconds,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "eval_steps": eval_steps,
+                "errors": errors,
+                "final": final,
+                "rng": rng_state(device),
+            }
+        )
+
+    started = time.perf_counter()
+    for step in range(first_step, steps + 1):
         optimizer.zero_grad()
         terms = stacked_loss(model, data, order)
         terms["total"].sum().backward()
@@ -293,7 +349,13 @@ def train_stacked(
             final = terms["total"].detach()
             eval_steps.append(step)
             errors.append(test_mse(model, data))
+            if checkpoint is not None and step < steps and step - saved_at >= checkpoint.every:
+                save_checkpoint(step)
+                saved_at = step
             started = time.perf_counter()
+    if checkpoint is not None and saved_at < steps:
+        # the finished run, kept until the experiment has stored its results (it deletes it)
+        save_checkpoint(steps)
     error = torch.stack(errors, dim=1).cpu().numpy().astype(float)
     error[~np.isfinite(error)] = np.nan
     # once diverged, always diverged
@@ -371,71 +433,6 @@ def select_lr(result: RunResult, lr: float) -> RunResult:
         result.final_loss[keep],
         result.seconds,
     )
-
-
-@dataclass
-class Experiment:
-    """Every run of the chapter: ``runs[(activation, loss)]`` at the common learning
-    rate, ``l2_grid[activation]`` (L2 over every learning rate of the grid, the
-    common one included), and the settings they ran with."""
-
-    runs: dict[tuple[str, str], RunResult]
-    l2_grid: dict[str, RunResult]
-    lr: float
-    l2_lrs: list[float]
-    seeds: list[int]
-    steps: int
-    seconds: float = 0.0
-
-    def final_errors(self, activation: str, loss: str) -> np.ndarray:
-        """Test MSE of each seed after the last epoch (``nan``: diverged)."""
-        return self.runs[(activation, loss)].test_error[:, -1]
-
-
-def run_experiment(
-    data: Dataset,
-    *,
-    activations: Sequence[str],
-    losses: dict[str, Sequence[str]],
-    seeds: Sequence[int],
-    lr: float,
-    l2_lrs: Sequence[float],
-    steps: int,
-    eval_every: int,
-    widths: Sequence[int] = WIDTHS,
-) -> Experiment:
-    """Train every activation with the Sobolev losses ``losses[activation]`` (e.g.
-    ``["h1", "h2"]``) at ``lr``, and with L2 at every rate of ``l2_lrs`` (which must
-    contain ``lr``), all seeds of one (activation, loss) stacked in one run."""
-    l2_lrs = sorted({float(v) for v in l2_lrs})
-    if not any(np.isclose(lr, v) for v in l2_lrs):
-        raise ValueError(f"l2_lrs {l2_lrs} must contain the common lr {lr}")
-    started = time.perf_counter()
-    runs, grid = {}, {}
-    for activation in activations:
-        grid[activation] = train_stacked(
-            activation,
-            "l2",
-            data,
-            seeds=seeds,
-            lrs=l2_lrs,
-            steps=steps,
-            eval_every=eval_every,
-            widths=widths,
-        )
-        runs[(activation, "l2")] = select_lr(grid[activation], lr)
-        for loss in losses.get(activation, ()):
-            runs[(activation, loss)] = train_stacked(
-                activation,
-                loss,
-                data,
-                seeds=seeds,
-                lrs=lr,
-                steps=steps,
-                eval_every=eval_every,
-                widths=widths,
-            )
-    return Experiment(runs, grid, lr, l2_lrs, list(seeds), steps, time.perf_counter() - started)
 
 
 def step_costs(

@@ -54,6 +54,7 @@ from torch import nn
 from .config import check_int
 from .losses import sobolev_loss
 from .networks import MLP, AuthorsFourierNetwork, FourierFeatureNetwork, Siren
+from .results import Checkpoint, ResultsError, rng_state, set_rng_state
 
 #: Activations the stacked layers know, with their first and second derivatives.
 ACTIVATIONS = ("tanh", "sine", "cos_sin", "linear")
@@ -367,6 +368,29 @@ class StackedAdam:
         for p in self.params:
             p.grad = None
 
+    def state_dict(self) -> dict:
+        """The optimiser's state (step count and moments, copied), for a checkpoint."""
+        return {
+            "t": self.t,
+            "lr": self.lr.clone(),
+            "exp_avg": [m.detach().clone() for m in self.exp_avg],
+            "exp_avg_sq": [v.detach().clone() for v in self.exp_avg_sq],
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from :meth:`state_dict` (of an optimiser of the same shapes and rates)."""
+        if not torch.equal(torch.as_tensor(state["lr"], dtype=torch.float64), self.lr):
+            raise ValueError("the saved learning rates are not this optimiser's")
+        pairs = list(zip(self.exp_avg, state["exp_avg"])) + list(
+            zip(self.exp_avg_sq, state["exp_avg_sq"])
+        )
+        if len(state["exp_avg"]) != len(self.exp_avg) or any(a.shape != b.shape for a, b in pairs):
+            raise ValueError("the saved moments do not have this optimiser's shapes")
+        with torch.no_grad():
+            for a, b in pairs:
+                a.copy_(b)
+        self.t = int(state["t"])
+
     @torch.no_grad()
     def step(self) -> None:
         self.t += 1
@@ -471,6 +495,7 @@ def train_ensemble(
     eval_every: int = 50,
     h1_weight: float = 1.0,
     h2_weight: float = 1.0,
+    checkpoint: Checkpoint | None = None,
 ) -> EnsembleHistory:
     """Full-batch Adam on every member's Sobolev loss (:func:`member_losses`), all at once.
 
@@ -479,6 +504,16 @@ def train_ensemble(
     (default: the training points). ``lr`` may give one learning rate per member.
     A member whose loss becomes NaN or infinite keeps training harmlessly (its
     errors read as inf), so one diverged member never stops the others.
+
+    With a :class:`~sobolev.results.Checkpoint`, the state of the run (weights,
+    Adam's moments, what was recorded, the step) is saved at the first evaluation
+    at least ``checkpoint.every`` steps after the last save, as in
+    :func:`sobolev.training.train`; a call that finds a checkpoint of the same run
+    continues from it and ends with the same weights and history, to the bit, as
+    an uninterrupted run (the training is full batch: no data order to replay).
+    The last checkpoint holds the finished run (a call after the end returns at
+    once with the same weights and history); whoever owns it deletes it once the
+    results are stored (:func:`sobolev.experiments.run` does).
     """
     steps = check_int(steps, "steps", minimum=0)
     eval_every = check_int(eval_every, "eval_every", minimum=1)
@@ -511,8 +546,56 @@ def train_ensemble(
             ensemble, x, value, gradient, hessian, h1_weight=h1_weight, h2_weight=h2_weight
         )
 
-    evaluate(0, losses_now())
-    for step in range(1, steps + 1):
+    run_key = {
+        "steps": steps,
+        "eval_every": eval_every,
+        "lr": optimizer.lr.tolist(),
+        "h1_weight": float(h1_weight),
+        "h2_weight": float(h2_weight),
+        "terms": [t is not None for t in (gradient, hessian)],
+        "points": [int(x.shape[0]), int(test_x.shape[0])],
+        "shapes": [list(p.shape) for p in ensemble.parameters()],
+    }
+    first_step, saved_at = 1, 0
+    state = checkpoint.load() if checkpoint is not None else None
+    if state is not None:
+        if state["run"] != run_key:
+            raise ResultsError(
+                f"{checkpoint.path} is the checkpoint of another ensemble run "
+                f"({state['run']}, not {run_key}); delete it"
+            )
+        with torch.no_grad():
+            for p, saved in zip(ensemble.parameters(), state["parameters"]):
+                p.copy_(saved)
+        optimizer.load_state_dict(state["optimizer"])
+        evals = list(state["evals"])
+        mse, h1, train = ([row.numpy() for row in state[k]] for k in ("mse", "h1", "train"))
+        seconds = list(state["seconds"])
+        elapsed = float(state["elapsed"])
+        saved_at = int(state["step"])
+        first_step = saved_at + 1
+        set_rng_state(state["rng"], dev)
+    else:
+        evaluate(0, losses_now())
+
+    def save_checkpoint(step: int) -> None:
+        checkpoint.save(
+            {
+                "run": run_key,
+                "step": step,
+                "elapsed": elapsed,
+                "parameters": [p.detach().clone() for p in ensemble.parameters()],
+                "optimizer": optimizer.state_dict(),
+                "evals": evals,
+                "mse": [torch.from_numpy(row) for row in mse],
+                "h1": [torch.from_numpy(row) for row in h1],
+                "train": [torch.from_numpy(row) for row in train],
+                "seconds": seconds,
+                "rng": rng_state(dev),
+            }
+        )
+
+    for step in range(first_step, steps + 1):
         _synchronize(dev)
         started = time.perf_counter()
         optimizer.zero_grad()
@@ -523,6 +606,12 @@ def train_ensemble(
         elapsed += time.perf_counter() - started
         if step % eval_every == 0 or step == steps:
             evaluate(step, losses)  # the training loss just before this step's update
+            if checkpoint is not None and step < steps and step - saved_at >= checkpoint.every:
+                save_checkpoint(step)
+                saved_at = step
+    if checkpoint is not None and saved_at < steps:
+        # the finished run, kept until the experiment has stored its results (it deletes it)
+        save_checkpoint(steps)
     return EnsembleHistory(
         np.asarray(evals),
         np.stack(mse, axis=1),
@@ -617,29 +706,43 @@ def fit(
     *,
     loss: str,
     lrs: Sequence[float],
-    n_members: int,
+    n_members: int | None = None,
     steps: int,
     eval_every: int,
     seed: int = 0,
+    seeds: Sequence[int] | None = None,
     h1_weight: float = 1.0,
+    checkpoint: Checkpoint | None = None,
 ) -> Fit:
     """Train ``n_members`` networks per learning rate in ``lrs`` as ONE ensemble.
 
     ``loss`` is ``"l2"`` or ``"h1"`` (weights 1, as in the paper, unless ``h1_weight``
     says otherwise). Member k of every
-    learning rate starts from the same network (``torch.manual_seed(seed + k)``), so
-    learning rates and losses are compared on the same initialisations. Returns a
+    learning rate starts from the same network (``torch.manual_seed(seed + k)``, or
+    ``torch.manual_seed(seeds[k])`` when ``seeds`` are given instead of ``n_members``),
+    so learning rates and losses are compared on the same initialisations. Returns a
     :class:`Fit`: the history of each learning rate's members and the trained ensemble.
+    ``checkpoint`` goes to :func:`train_ensemble`.
     """
     if loss not in ("l2", "h1"):
         raise ValueError(f"loss must be 'l2' or 'h1', got {loss!r}")
     lrs = [float(lr) for lr in lrs]
     if not lrs:
         raise ValueError("lrs must hold at least one learning rate")
-    n_members = check_int(n_members, "n_members", minimum=1)
+    if seeds is None:
+        if n_members is None:
+            raise ValueError("give n_members (members seeded seed, seed + 1, ...) or seeds")
+        n_members = check_int(n_members, "n_members", minimum=1)
+        seed = check_int(seed, "seed", minimum=0)
+        seeds = [seed + k for k in range(n_members)]
+    else:
+        seeds = [check_int(s, "seed", minimum=0) for s in seeds]
+        if not seeds or (n_members is not None and n_members != len(seeds)):
+            raise ValueError(f"seeds must hold n_members={n_members} seeds, got {seeds}")
+        n_members = len(seeds)
     modules = []
-    for k in range(n_members):
-        torch.manual_seed(seed + k)
+    for member_seed in seeds:
+        torch.manual_seed(member_seed)
         modules.append(factory())
     p = problem
     ensemble = Ensemble.from_modules(modules * len(lrs), device=p.x.device, dtype=p.x.dtype)
@@ -655,6 +758,7 @@ def fit(
         test_gradient=p.test_gradient,
         eval_every=eval_every,
         h1_weight=h1_weight,
+        checkpoint=checkpoint,
     )
     histories = {
         lr: history.select(np.arange(i * n_members, (i + 1) * n_members))
@@ -665,10 +769,14 @@ def fit(
 
 @dataclass
 class Fit:
-    """What :func:`fit` returns: ``histories[lr]`` and the trained ``ensemble``."""
+    """What :func:`fit` returns: ``histories[lr]`` and the trained ``ensemble``.
+
+    A :class:`Fit` rebuilt from stored histories has no ensemble (``None``): it
+    answers everything but :meth:`predict`.
+    """
 
     histories: dict[float, EnsembleHistory]
-    ensemble: Ensemble
+    ensemble: Ensemble | None
     n_members: int
 
     def __getitem__(self, lr: float) -> EnsembleHistory:
@@ -686,6 +794,8 @@ class Fit:
 
     def predict(self, lr: float, x) -> tuple[np.ndarray, np.ndarray]:
         """u and ∂ₓu of the members trained with ``lr`` at ``x``, each (n_members, N), NumPy."""
+        if self.ensemble is None:
+            raise ValueError("this Fit was rebuilt from stored histories: it has no networks")
         i = list(self.histories).index(lr)
         e = self.ensemble
         x = torch.as_tensor(x).to(device=e.device, dtype=e.dtype).reshape(-1)
