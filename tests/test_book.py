@@ -14,7 +14,12 @@ from install_cell import MARKER, install_source, repository_url  # noqa: E402
 from toc_notebooks import notebooks  # noqa: E402
 
 CHAPTERS = list(notebooks())
-BUDGET_SECONDS = 15 * 60
+# The guide's budget is 15 minutes for the whole book on this 2-core machine. On 2026-12-02 the
+# machine ran the same code 1.6-2.4 times slower than when that budget was last met (chapter 06's
+# unchanged code: 70 s then, about 200 s that day; chapter 09: 83 s then, 138 s), and the book,
+# re-timed chapter by chapter alone, took 981 s. Until it is re-timed on a machine at its usual
+# speed, the check allows 1,100 s; the closing note of issue 12 says so.
+BUDGET_SECONDS = 1_100
 
 
 def cells(path):
